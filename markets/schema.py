@@ -1,0 +1,228 @@
+"""Market configuration schema: what one `markets/<code>.yaml` may and must say.
+
+A market is one county. Its YAML names the county, where its tax roll and distress lists come
+from, how outreach must behave there (SMS policy, sender identity, postal address), what things
+cost, and any underwriting or scoring parameter it overrides. Unknown keys are errors, so a typo
+never silently falls back to a default. Defaults for the overridable parameters live in one
+place, `dbt_project/dbt_project.yml` (`vars:`); a market states only what it changes.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from scrapers.distress_layout import DISTRESS_LAYOUTS
+
+MARKET_CODE_PATTERN = r"^[a-z][a-z0-9_]{1,39}$"
+_EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class StrictModel(BaseModel):
+    """Base for every config block: unknown keys are rejected, values are not coerced loosely."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RollSource(StrictModel):
+    """The county's Florida DOR tax-roll files: a local path (relative to the project root) or
+    an http(s) URL; `.zip` archives holding one CSV are accepted."""
+
+    nal: str = Field(min_length=1, description="NAL (name-address-legal) file: one row per parcel")
+    sdf: str = Field(min_length=1, description="SDF (sale data) file: one row per sale")
+    encoding: str = "latin-1"
+
+
+class DistressSource(StrictModel):
+    """One list of distress records (code violations, lis pendens, tax-deed applications)."""
+
+    kind: Literal["code_violations", "lis_pendens", "tax_deed_applications"]
+    format: Literal["csv", "arcgis"]
+    location: str = Field(min_length=1, description="path, or URL of a CSV or an ArcGIS layer")
+    field_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="our column name -> the source's field name, where they differ",
+    )
+    where: str | None = Field(default=None, description="ArcGIS `where` filter")
+
+    @model_validator(mode="after")
+    def _field_map_names_our_columns(self) -> DistressSource:
+        known = DISTRESS_LAYOUTS[self.kind]
+        unknown = sorted(set(self.field_map) - set(known))
+        if unknown:
+            raise ValueError(
+                f"field_map names unknown column(s) {unknown} for kind {self.kind!r}; "
+                f"known: {sorted(known)}"
+            )
+        return self
+
+
+NonNegative = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(gt=0, le=1)]
+Months = Annotated[int, Field(ge=1, le=120)]
+
+
+class Underwriting(StrictModel):
+    """Overrides of the underwriting defaults in dbt_project.yml; each key is a dbt var."""
+
+    arv_factor: Fraction | None = None
+    offer_low_factor: Fraction | None = None
+    wholesale_fee: NonNegative | None = None
+    repair_light_per_sqft: NonNegative | None = None
+    repair_medium_per_sqft: NonNegative | None = None
+    repair_heavy_per_sqft: NonNegative | None = None
+    comp_months: Months | None = None
+    comp_fallback_months: Months | None = None
+    comp_sqft_tolerance: Fraction | None = None
+    comp_year_built_tolerance: Annotated[int, Field(ge=0, le=100)] | None = None
+    comp_min_count: Annotated[int, Field(ge=1, le=50)] | None = None
+    comp_max_count: Annotated[int, Field(ge=1, le=100)] | None = None
+    comps_min_score: Annotated[float, Field(ge=0, le=100)] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Underwriting:
+        if (
+            self.arv_factor is not None
+            and self.offer_low_factor is not None
+            and self.offer_low_factor > self.arv_factor
+        ):
+            raise ValueError("offer_low_factor must not exceed arv_factor")
+        if (
+            self.comp_min_count is not None
+            and self.comp_max_count is not None
+            and self.comp_min_count > self.comp_max_count
+        ):
+            raise ValueError("comp_min_count must not exceed comp_max_count")
+        return self
+
+
+Points = Annotated[float, Field(ge=0, le=100)]
+
+
+class ScoreWeights(StrictModel):
+    """Overrides of the distress-signal points; key `absentee` becomes dbt var `score_absentee`."""
+
+    absentee: Points | None = None
+    out_of_state: Points | None = None
+    long_ownership: Points | None = None
+    no_homestead: Points | None = None
+    estate_trust: Points | None = None
+    distressed_sale: Points | None = None
+    code_violation: Points | None = None
+    lis_pendens: Points | None = None
+    tax_deed: Points | None = None
+    vacancy: Points | None = None
+    equity: Points | None = None
+
+
+class TierThresholds(StrictModel):
+    """Overrides of the minimum score of each tier (defaults: A 43, B+ 38, B 30)."""
+
+    a: Points | None = None
+    b_plus: Points | None = None
+    b: Points | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TierThresholds:
+        given = [(name, value) for name, value in (("a", self.a), ("b_plus", self.b_plus),
+                                                   ("b", self.b)) if value is not None]
+        for (high_name, high), (low_name, low) in zip(given, given[1:], strict=False):
+            if high <= low:
+                raise ValueError(f"tier {high_name} ({high}) must be above tier {low_name} ({low})")
+        return self
+
+
+class EmailIdentity(StrictModel):
+    """Who the market's emails come from; CAN-SPAM needs true headers and a postal address."""
+
+    sender_name: str = Field(min_length=1)
+    from_address: str
+    reply_to: str | None = None
+    postal_address: str = Field(min_length=10, description="valid physical postal address")
+
+    @field_validator("from_address", "reply_to")
+    @classmethod
+    def _looks_like_email(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL_PATTERN.match(value):
+            raise ValueError(f"{value!r} is not an email address")
+        return value
+
+
+class Costs(StrictModel):
+    """What each unit of outreach costs in this market, in US dollars."""
+
+    sms_segment_usd: NonNegative
+    email_usd: NonNegative
+    skip_trace_usd: NonNegative
+
+
+class Market(StrictModel):
+    """One county market, as written in `markets/<code>.yaml`."""
+
+    code: str = Field(pattern=MARKET_CODE_PATTERN, description="e.g. orange_fl")
+    name: str = Field(min_length=1)
+    state: str = Field(pattern=r"^[A-Z]{2}$")
+    dor_county_number: Annotated[int, Field(ge=1, le=99)] = Field(
+        description="Florida DOR county number (CO_NO) as written inside the roll files"
+    )
+    county_name: str = Field(min_length=1, description="county name without 'County'")
+    time_zones: list[str] = Field(min_length=1)
+    roll: RollSource
+    distress_sources: list[DistressSource] = Field(default_factory=list)
+    underwriting: Underwriting = Field(default_factory=Underwriting)
+    score_weights: ScoreWeights = Field(default_factory=ScoreWeights)
+    tier_thresholds: TierThresholds = Field(default_factory=TierThresholds)
+    sms_policy: Literal["consent_required", "dnc_scrubbed"]
+    email: EmailIdentity
+    market_context: str = Field(min_length=1, max_length=600)
+    costs: Costs
+    live: bool = Field(default=False, description="real sends only when true AND credentials set")
+    requires_assignment_disclosure: bool = Field(
+        default=False,
+        description="state law requires disclosing in writing that a contract may be assigned",
+    )
+
+    _source_file: Path | None = PrivateAttr(default=None)
+
+    @field_validator("time_zones")
+    @classmethod
+    def _known_time_zones(cls, zones: list[str]) -> list[str]:
+        for zone in zones:
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError) as error:
+                raise ValueError(f"unknown time zone {zone!r} (use an IANA name such as "
+                                 f"'America/New_York')") from error
+        return zones
+
+    @field_validator("distress_sources")
+    @classmethod
+    def _one_source_per_kind(cls, sources: list[DistressSource]) -> list[DistressSource]:
+        kinds = [source.kind for source in sources]
+        repeated = sorted({kind for kind in kinds if kinds.count(kind) > 1})
+        if repeated:
+            raise ValueError(f"more than one source for {repeated}; one source per kind")
+        return sources
+
+    @property
+    def source_file(self) -> Path | None:
+        """The YAML file this market was read from, when it was read from one."""
+        return self._source_file
+
+    @property
+    def project_root(self) -> Path:
+        """Relative locations resolve against the folder above the YAML's folder."""
+        if self._source_file is None:
+            return Path.cwd()
+        return self._source_file.resolve().parent.parent
+
+    def resolve_location(self, location: str) -> str:
+        """A URL unchanged, or a path made absolute against the project root."""
+        if re.match(r"^[a-z][a-z0-9+.-]*://", location):
+            return location
+        path = Path(location).expanduser()
+        return str(path if path.is_absolute() else self.project_root / path)

@@ -1,0 +1,34 @@
+"""dbt arguments built from a market: small pure functions, unit-tested.
+
+A market YAML's `underwriting`, `score_weights` and `tier_thresholds` hold only overrides; each
+key maps to one dbt var whose default lives in dbt_project/dbt_project.yml.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from markets.schema import Market
+
+TIER_VARS = {"a": "tier_a_min", "b_plus": "tier_b_plus_min", "b": "tier_b_min"}
+
+
+def dbt_vars_for_market(market: Market) -> dict[str, Any]:
+    """The `--vars` of a dbt run for one market partition: its code plus its overrides."""
+    dbt_vars: dict[str, Any] = {"market_code": market.code}
+    dbt_vars.update(market.underwriting.model_dump(exclude_none=True))
+    dbt_vars.update({
+        f"score_{signal}": points
+        for signal, points in market.score_weights.model_dump(exclude_none=True).items()
+    })
+    dbt_vars.update({
+        TIER_VARS[tier]: minimum
+        for tier, minimum in market.tier_thresholds.model_dump(exclude_none=True).items()
+    })
+    return dbt_vars
+
+
+def dbt_build_args(market: Market) -> list[str]:
+    """`dbt build` arguments for one market partition."""
+    return ["build", "--vars", json.dumps(dbt_vars_for_market(market), sort_keys=True)]

@@ -1,0 +1,12 @@
+"""The code location's resources (see pipelines/resources.py)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pipelines.resources import default_resources
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(resources=default_resources())

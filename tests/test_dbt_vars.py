@@ -1,0 +1,58 @@
+"""dbt arguments from a market: only overrides are passed, and every override the market
+schema allows is a var the dbt project actually declares (one place for the defaults)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from markets.loader import load_markets
+from markets.schema import ScoreWeights, TierThresholds, Underwriting
+from pipelines.dbt_vars import TIER_VARS, dbt_build_args, dbt_vars_for_market
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _dbt_project_vars() -> dict:
+    return yaml.safe_load((ROOT / "dbt_project" / "dbt_project.yml").read_text())["vars"]
+
+
+def _orange():
+    return next(m for m in load_markets(ROOT / "markets") if m.code == "orange_fl")
+
+
+def test_market_without_overrides_passes_only_its_code():
+    assert dbt_vars_for_market(_orange()) == {"market_code": "orange_fl"}
+
+
+def test_overrides_become_dbt_vars():
+    market = _orange().model_copy(update={
+        "underwriting": Underwriting(arv_factor=0.65, comp_months=6),
+        "score_weights": ScoreWeights(absentee=12),
+        "tier_thresholds": TierThresholds(a=45),
+    })
+    assert dbt_vars_for_market(market) == {
+        "market_code": "orange_fl", "arv_factor": 0.65, "comp_months": 6,
+        "score_absentee": 12, "tier_a_min": 45,
+    }
+    args = dbt_build_args(market)
+    assert args[:2] == ["build", "--vars"]
+    assert json.loads(args[2])["arv_factor"] == 0.65
+
+
+def test_every_override_key_is_a_declared_dbt_var():
+    declared = set(_dbt_project_vars())
+    allowed = (
+        set(Underwriting.model_fields)
+        | {f"score_{name}" for name in ScoreWeights.model_fields}
+        | set(TIER_VARS.values())
+        | {"market_code"}
+    )
+    assert allowed - declared == set(), "market schema allows vars dbt does not declare"
+
+
+def test_every_score_var_in_dbt_can_be_overridden_by_a_market():
+    score_vars = {name for name in _dbt_project_vars() if name.startswith("score_")}
+    assert score_vars == {f"score_{name}" for name in ScoreWeights.model_fields}
