@@ -82,7 +82,7 @@ def _parse_market(path: Path) -> tuple[Market | None, list[MarketProblem]]:
     except OSError as error:
         return None, [MarketProblem(path, "(file)", f"cannot read: {error.strerror or error}")]
     try:
-        document = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        document = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"

@@ -10,6 +10,7 @@ place, `dbt_project/dbt_project.yml` (`vars:`); a market states only what it cha
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -75,6 +76,9 @@ class Underwriting(StrictModel):
     repair_light_per_sqft: NonNegative | None = None
     repair_medium_per_sqft: NonNegative | None = None
     repair_heavy_per_sqft: NonNegative | None = None
+    repair_medium_min_age: Annotated[int, Field(ge=0, le=200)] | None = None
+    repair_heavy_min_age: Annotated[int, Field(ge=0, le=200)] | None = None
+    repair_low_quality_max: Annotated[int, Field(ge=0, le=6)] | None = None
     comp_months: Months | None = None
     comp_fallback_months: Months | None = None
     comp_sqft_tolerance: Fraction | None = None
@@ -82,6 +86,11 @@ class Underwriting(StrictModel):
     comp_min_count: Annotated[int, Field(ge=1, le=50)] | None = None
     comp_max_count: Annotated[int, Field(ge=1, le=100)] | None = None
     comps_min_score: Annotated[float, Field(ge=0, le=100)] | None = None
+    comp_size_exponent: Annotated[float, Field(ge=0, le=1)] | None = None
+    comp_trend_min_sales: Annotated[int, Field(ge=1)] | None = None
+    comp_trend_max_monthly: Annotated[float, Field(ge=0, le=0.2)] | None = None
+    confidence_market_area_factor: Fraction | None = None
+    confidence_zip_factor: Fraction | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Underwriting:
@@ -119,6 +128,20 @@ class ScoreWeights(StrictModel):
     equity: Points | None = None
 
 
+class SignalRules(StrictModel):
+    """Overrides of when a signal fires; key `equity_ltv` becomes dbt var `signal_equity_ltv`."""
+
+    long_ownership_full_years: Annotated[int, Field(ge=1, le=100)] | None = None
+    long_ownership_half_years: Annotated[int, Field(ge=1, le=100)] | None = None
+    distress_lookback_months: Months | None = None
+    distressed_sale_max_years: Annotated[int, Field(ge=1, le=100)] | None = None
+    equity_ltv: Fraction | None = None
+    equity_loan_years: Annotated[int, Field(ge=1, le=50)] | None = None
+    equity_rate: Annotated[float, Field(ge=0, le=0.5)] | None = None
+    equity_full_min: Fraction | None = None
+    equity_half_min: Fraction | None = None
+
+
 class TierThresholds(StrictModel):
     """Overrides of the minimum score of each tier (defaults: A 43, B+ 38, B 30)."""
 
@@ -128,11 +151,12 @@ class TierThresholds(StrictModel):
 
     @model_validator(mode="after")
     def _ordered(self) -> TierThresholds:
-        given = [(name, value) for name, value in (("a", self.a), ("b_plus", self.b_plus),
-                                                   ("b", self.b)) if value is not None]
-        for (high_name, high), (low_name, low) in zip(given, given[1:], strict=False):
+        tiers = (("a", self.a), ("b_plus", self.b_plus), ("b", self.b))
+        given = [(name, value) for name, value in tiers if value is not None]
+        for (high_name, high), (low_name, low) in pairwise(given):
             if high <= low:
-                raise ValueError(f"tier {high_name} ({high}) must be above tier {low_name} ({low})")
+                raise ValueError(
+                    f"tier {high_name} ({high}) must be above tier {low_name} ({low})")
         return self
 
 
@@ -175,6 +199,7 @@ class Market(StrictModel):
     distress_sources: list[DistressSource] = Field(default_factory=list)
     underwriting: Underwriting = Field(default_factory=Underwriting)
     score_weights: ScoreWeights = Field(default_factory=ScoreWeights)
+    signal_rules: SignalRules = Field(default_factory=SignalRules)
     tier_thresholds: TierThresholds = Field(default_factory=TierThresholds)
     sms_policy: Literal["consent_required", "dnc_scrubbed"]
     email: EmailIdentity

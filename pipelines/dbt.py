@@ -3,11 +3,18 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+)
 
 from pipelines import settings
 
@@ -18,19 +25,40 @@ dbt_project = DbtProject(
 dbt_project.prepare_if_dev()
 
 
+def _newest_source_mtime() -> float:
+    project_dir = settings.DBT_PROJECT_DIR
+    files = [project_dir / "dbt_project.yml", project_dir / "profiles.yml"]
+    for folder in ("models", "macros", "tests", "seeds"):
+        files.extend(path for path in (project_dir / folder).rglob("*") if path.is_file())
+    return max((path.stat().st_mtime for path in files if path.exists()), default=0.0)
+
+
 def ensure_manifest() -> None:
-    """Parse the dbt project when its manifest is missing (a fresh clone, CI, the demo)."""
-    if not dbt_project.manifest_path.exists():
+    """Parse the dbt project when its manifest is missing or older than any model, macro or
+    config file (a fresh clone, CI, the demo after a pull)."""
+    manifest = dbt_project.manifest_path
+    if not manifest.exists() or manifest.stat().st_mtime < _newest_source_mtime():
         dbt_project.preparer.prepare(dbt_project)
 
 
+def dbt_executable() -> str:
+    """The dbt installed beside this Python (the venv), so an unactivated venv works."""
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else "dbt"
+
+
 def dbt_cli_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(settings.DBT_PROJECT_DIR))
+    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(settings.DBT_PROJECT_DIR),
+                          dbt_executable=dbt_executable())
 
 
 class WholesalerDbtTranslator(DagsterDbtTranslator):
     """dbt sources map to the raw ingest assets (`raw/<table>`); models keep their names and
-    are grouped by their folder (staging, intermediate, marts)."""
+    are grouped by their folder (staging, intermediate, marts). dbt tests on sources become
+    asset checks of the raw assets."""
+
+    def __init__(self) -> None:
+        super().__init__(settings=DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True))
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":

@@ -1,7 +1,9 @@
 """dbt arguments built from a market: small pure functions, unit-tested.
 
-A market YAML's `underwriting`, `score_weights` and `tier_thresholds` hold only overrides; each
-key maps to one dbt var whose default lives in dbt_project/dbt_project.yml.
+A market YAML's `underwriting`, `score_weights`, `signal_rules` and `tier_thresholds` hold only
+overrides; each key maps to one dbt var whose default lives in dbt_project/dbt_project.yml:
+underwriting keys verbatim, `score_weights.x` -> `score_x`, `signal_rules.x` -> `signal_x`, tier
+`a` / `b_plus` / `b` -> `tier_a_min` / `tier_b_plus_min` / `tier_b_min`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ def dbt_vars_for_market(market: Market) -> dict[str, Any]:
     dbt_vars.update({
         f"score_{signal}": points
         for signal, points in market.score_weights.model_dump(exclude_none=True).items()
+    })
+    dbt_vars.update({
+        f"signal_{rule}": value
+        for rule, value in market.signal_rules.model_dump(exclude_none=True).items()
     })
     dbt_vars.update({
         TIER_VARS[tier]: minimum

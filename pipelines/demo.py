@@ -4,6 +4,7 @@ the runs), then a per-market summary read from the marts."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -27,6 +28,10 @@ concurrency:
 telemetry:
   enabled: false
 """
+
+
+# The demo prints its own progress; the full event log is in the Dagster UI.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 class DemoError(Exception):
@@ -151,8 +156,11 @@ def run_demo(parcels: int = 50_000, seed: int = 42, market_codes: Sequence[str] 
     for market in markets:
         echo(f"Materializing {market.code} ...")
         started = time.perf_counter()
-        result = job.execute_in_process(partition_key=market.code, instance=instance,
-                                        raise_on_error=False)
+        log_file = settings.data_dir() / "logs" / f"demo_{market.code}.log"
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with log_file.open("w") as log, contextlib.redirect_stdout(log):
+            result = job.execute_in_process(partition_key=market.code, instance=instance,
+                                            raise_on_error=False, run_config=QUIET_RUN_CONFIG)
         seconds = time.perf_counter() - started
         failed_checks = [
             f"{event.asset_check_evaluation_data.asset_key.to_user_string()}:"
@@ -161,11 +169,20 @@ def run_demo(parcels: int = 50_000, seed: int = 42, market_codes: Sequence[str] 
             if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
             and not event.asset_check_evaluation_data.passed
         ]
+        checks_run = sum(1 for event in result.all_events
+                         if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION)
         outcomes.append((market.code, seconds, result.success, failed_checks))
         status = "ok" if result.success and not failed_checks else "FAILED"
-        echo(f"  {status} in {seconds:.1f} s (run {result.run_id[:8]})")
+        echo(f"  {status} in {seconds:.1f} s, {checks_run} checks (run {result.run_id[:8]})")
         for check in failed_checks:
             echo(f"  failed check: {check}")
+        if not result.success:
+            failure = next((event for event in result.all_events
+                            if event.event_type == dg.DagsterEventType.STEP_FAILURE), None)
+            if failure is not None:
+                echo(f"  step {failure.step_key} failed: "
+                     f"{failure.step_failure_data.error.message.strip()}")
+            echo(f"  dbt output: {log_file}")
 
     summaries = []
     with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:

@@ -215,8 +215,11 @@ def ingest_file(
     market_code: str,
     path: Path,
     rejects_dir: Path,
+    source_label: str | None = None,
 ) -> IngestReport:
-    """Load `path` as market `market_code`'s rows of `raw.<spec.table>`; see the module doc."""
+    """Load `path` as market `market_code`'s rows of `raw.<spec.table>`; see the module doc.
+    `source_label` is what rows and rejects record as their source (default: the path), e.g.
+    the location as the market YAML names it."""
     started = time.perf_counter()
     path = Path(path)
     header = read_header(path, spec.encoding)
@@ -233,7 +236,7 @@ def ingest_file(
     file_columns = {
         name.lower(): types_by_upper.get(name.upper(), "VARCHAR") for name in header
     }
-    source_file = str(path)
+    source_file = source_label or str(path)
     loading = f"_loading__{market_table(spec.table, market_code)}"
     suffix = f"{spec.table}_{market_code}"
     columns_literal = "{" + ", ".join(
@@ -250,7 +253,7 @@ def ingest_file(
         f"""CREATE OR REPLACE TABLE {RAW_SCHEMA}.{_quote(loading)} AS
             SELECT {_literal(market_code)} AS market_code, {_literal(source_file)} AS source_file,
                    {select_columns}
-            FROM read_csv({_literal(source_file)}, header = true, auto_detect = false,
+            FROM read_csv({_literal(str(path))}, header = true, auto_detect = false,
                           delim = ',', quote = '"', escape = '"', columns = {columns_literal},
                           encoding = {_literal(spec.encoding)}, strict_mode = true,
                           store_rejects = true, rejects_table = 'rejects_{suffix}',

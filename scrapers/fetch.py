@@ -43,9 +43,9 @@ def _download(url: str, cache_dir: Path, timeout_seconds: float) -> Path:
     partial = target.with_name(target.name + ".part")
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     try:
-        with urllib.request.urlopen(request, timeout=timeout_seconds) as response:
-            with partial.open("wb") as out:
-                shutil.copyfileobj(response, out)
+        with (urllib.request.urlopen(request, timeout=timeout_seconds) as response,
+              partial.open("wb") as out):
+            shutil.copyfileobj(response, out)
     except OSError as error:
         partial.unlink(missing_ok=True)
         raise LocationError(f"{url}: download failed: {error}") from error

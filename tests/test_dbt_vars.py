@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from markets.loader import load_markets
-from markets.schema import ScoreWeights, TierThresholds, Underwriting
+from markets.schema import ScoreWeights, SignalRules, TierThresholds, Underwriting
 from pipelines.dbt_vars import TIER_VARS, dbt_build_args, dbt_vars_for_market
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,17 +42,16 @@ def test_overrides_become_dbt_vars():
     assert json.loads(args[2])["arv_factor"] == 0.65
 
 
-def test_every_override_key_is_a_declared_dbt_var():
-    declared = set(_dbt_project_vars())
+NOT_MARKET_SETTINGS = {"market_code", "as_of_month", "engine_version"}
+
+
+def test_market_schema_and_dbt_vars_name_the_same_parameters():
+    declared = set(_dbt_project_vars()) - NOT_MARKET_SETTINGS
     allowed = (
         set(Underwriting.model_fields)
         | {f"score_{name}" for name in ScoreWeights.model_fields}
+        | {f"signal_{name}" for name in SignalRules.model_fields}
         | set(TIER_VARS.values())
-        | {"market_code"}
     )
     assert allowed - declared == set(), "market schema allows vars dbt does not declare"
-
-
-def test_every_score_var_in_dbt_can_be_overridden_by_a_market():
-    score_vars = {name for name in _dbt_project_vars() if name.startswith("score_")}
-    assert score_vars == {f"score_{name}" for name in ScoreWeights.model_fields}
+    assert declared - allowed == set(), "dbt declares vars a market cannot override"

@@ -1,6 +1,5 @@
 """Jobs: materialize one market end to end (raw files -> marts); the demo and operators use it."""
 
-from __future__ import annotations
 
 import dagster as dg
 

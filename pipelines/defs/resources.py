@@ -1,6 +1,5 @@
 """The code location's resources (see pipelines/resources.py)."""
 
-from __future__ import annotations
 
 import dagster as dg
 

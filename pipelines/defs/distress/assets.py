@@ -2,7 +2,6 @@
 loaded into the raw schema from the sources its YAML names (CSV today; ArcGIS layers arrive
 with the scrapers work). A market without a source for a kind gets an empty table."""
 
-from __future__ import annotations
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -46,8 +45,7 @@ def _distress_asset(kind: str) -> dg.AssetsDefinition:
                 "not supported by the ingest yet (only csv); see the scrapers issue"
             )
         else:
-            report = load_location(market.resolve_location(source.location), spec,
-                                   market.code, warehouse)
+            report = load_location(market, source.location, spec, warehouse)
         yield from ingest_results(report, key)
 
     return _load

@@ -1,11 +1,11 @@
 """Tax-roll assets: each market's Florida DOR NAL (parcels) and SDF (sales) files loaded into
 the warehouse's raw schema, with header-drift and reject-share checks."""
 
-from __future__ import annotations
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from markets.schema import Market
 from pipelines import settings
 from pipelines.ingest import IngestReport, TableSpec, ingest_file
 from pipelines.partitions import market_partitions
@@ -56,14 +56,17 @@ def ingest_results(report: IngestReport, asset_key: dg.AssetKey):
     )
 
 
-def load_location(location: str, spec: TableSpec, market_code: str,
+def load_location(market: Market, location: str, spec: TableSpec,
                   warehouse: DuckDBResource) -> IngestReport:
+    """Fetch a configured location and ingest it; rows record the location as configured."""
     try:
-        path = local_file(location, settings.downloads_dir() / market_code)
+        path = local_file(market.resolve_location(location),
+                          settings.downloads_dir() / market.code)
     except LocationError as error:
-        raise dg.Failure(str(error)) from error
+        raise dg.Failure(f"{market.source_file}: {error}") from error
     with warehouse.get_connection() as conn:
-        return ingest_file(conn, spec, market_code, path, settings.rejects_dir())
+        return ingest_file(conn, spec, market.code, path, settings.rejects_dir(),
+                           source_label=location)
 
 
 NAL_KEY = dg.AssetKey(["raw", "nal_parcels"])
@@ -81,7 +84,7 @@ def nal_parcels(context: dg.AssetExecutionContext, markets: MarketsResource,
                 warehouse: DuckDBResource):
     market = markets.get(context.partition_key)
     spec = nal_spec(market.dor_county_number, market.code, market.roll.encoding)
-    report = load_location(market.resolve_location(market.roll.nal), spec, market.code, warehouse)
+    report = load_location(market, market.roll.nal, spec, warehouse)
     context.log.info(f"{market.code}: {report.rows_loaded} parcels, {report.rows_rejected} "
                      f"rejected ({report.header_drift.describe()})")
     yield from ingest_results(report, NAL_KEY)
@@ -98,6 +101,6 @@ def sdf_sales(context: dg.AssetExecutionContext, markets: MarketsResource,
               warehouse: DuckDBResource):
     market = markets.get(context.partition_key)
     spec = sdf_spec(market.dor_county_number, market.code, market.roll.encoding)
-    report = load_location(market.resolve_location(market.roll.sdf), spec, market.code, warehouse)
+    report = load_location(market, market.roll.sdf, spec, warehouse)
     context.log.info(f"{market.code}: {report.rows_loaded} sales, {report.rows_rejected} rejected")
     yield from ingest_results(report, SDF_KEY)

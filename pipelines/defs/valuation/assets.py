@@ -1,10 +1,9 @@
 """Valuation and scoring: the dbt project (staging -> intermediate -> marts) as Dagster assets,
 run once per market partition with that market's vars, plus asset checks on the marts."""
 
-from __future__ import annotations
 
 import dagster as dg
-from dagster_dbt import DbtCliResource, dbt_assets
+from dagster_dbt import DbtCliResource, dbt_assets, get_asset_key_for_model
 from dagster_duckdb import DuckDBResource
 
 from pipelines.dbt import WholesalerDbtTranslator, dbt_project, ensure_manifest
@@ -36,12 +35,16 @@ def wholesaler_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource
     yield from dbt.cli(dbt_build_args(market), context=context).stream()
 
 
+LEAD_SCORES = get_asset_key_for_model([wholesaler_dbt_models], "lead_scores")
+OFFERS = get_asset_key_for_model([wholesaler_dbt_models], "offers")
+
+
 def _scalar(warehouse: DuckDBResource, sql: str, market_code: str):
     with warehouse.get_connection() as conn:
         return conn.execute(sql, [market_code]).fetchone()
 
 
-@dg.asset_check(asset=dg.AssetKey(["lead_scores"]), partitions_def=market_partitions,
+@dg.asset_check(asset=LEAD_SCORES, partitions_def=market_partitions,
                 pool="warehouse", blocking=True,
                 description="Every scorable parcel of the market has exactly one score.")
 def each_parcel_scored_once(context: dg.AssetCheckExecutionContext,
@@ -52,7 +55,7 @@ def each_parcel_scored_once(context: dg.AssetCheckExecutionContext,
                   (SELECT count(DISTINCT property_id) FROM marts.lead_scores
                    WHERE market_code = $1),
                   (SELECT count(*) FROM marts.properties
-                   WHERE market_code = $1 AND is_scorable)""",
+                   WHERE market_code = $1 AND is_scored_residential)""",
         context.partition_key,
     )
     return dg.AssetCheckResult(
@@ -62,7 +65,7 @@ def each_parcel_scored_once(context: dg.AssetCheckExecutionContext,
     )
 
 
-@dg.asset_check(asset=dg.AssetKey(["offers"]), partitions_def=market_partitions,
+@dg.asset_check(asset=OFFERS, partitions_def=market_partitions,
                 pool="warehouse", blocking=True,
                 description="No offer exceeds the ARV it was computed from.")
 def no_offer_above_arv(context: dg.AssetCheckExecutionContext,
@@ -77,7 +80,7 @@ def no_offer_above_arv(context: dg.AssetCheckExecutionContext,
                                metadata={"offers": offers, "offers_above_arv": above})
 
 
-@dg.asset_check(asset=dg.AssetKey(["lead_scores"]), partitions_def=market_partitions,
+@dg.asset_check(asset=LEAD_SCORES, partitions_def=market_partitions,
                 pool="warehouse",
                 description=(f"A+B+ leads are {MIN_LEAD_SHARE:.1%}-{MAX_LEAD_SHARE:.0%} of scored "
                              f"parcels and tier A at most {MAX_TIER_A_SHARE:.0%}."))
