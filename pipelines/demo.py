@@ -198,10 +198,10 @@ def run_demo(parcels: int = 50_000, seed: int = 42, market_codes: Sequence[str] 
 
 def _print_summary(summaries: Sequence[MarketSummary], echo: Callable[[str], None]) -> None:
     echo("")
-    echo(f"{'market':<14}{'parcels':>9}{'A':>7}{'B+':>7}{'B':>8}{'C':>9}{'median ARV':>13}"
-         f"{'offers':>8}{'time':>8}  status")
+    echo(f"{'market':<14}{'parcels':>12}{'A':>10}{'B+':>10}{'B':>10}{'C':>12}"
+         f"{'median ARV':>13}{'offers':>10}{'time':>9}  status")
     for s in summaries:
         arv = f"${s.median_arv:,.0f}" if s.median_arv is not None else "-"
-        echo(f"{s.code:<14}{s.parcels:>9,}{s.tiers.get('A', 0):>7,}{s.tiers.get('B+', 0):>7,}"
-             f"{s.tiers.get('B', 0):>8,}{s.tiers.get('C', 0):>9,}{arv:>13}{s.offers:>8,}"
-             f"{s.seconds:>7.1f}s  {'ok' if s.succeeded else 'FAILED'}")
+        echo(f"{s.code:<14}{s.parcels:>12,}{s.tiers.get('A', 0):>10,}"
+             f"{s.tiers.get('B+', 0):>10,}{s.tiers.get('B', 0):>10,}{s.tiers.get('C', 0):>12,}"
+             f"{arv:>13}{s.offers:>10,}{s.seconds:>8.1f}s  {'ok' if s.succeeded else 'FAILED'}")

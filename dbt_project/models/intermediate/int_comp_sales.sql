@@ -1,13 +1,7 @@
 -- Intermediate: one row per sale usable as a comparable (qualified 01/02, improved, single
 -- parcel, priced, with a known living area) within comp_fallback_months of the as-of month,
 -- with the sold property's current roll attributes. Market-partitioned table.
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='market_code',
-    on_schema_change='fail',
-    pre_hook="{{ clear_market_partition() }}",
-) }}
+{{ config(materialized='market_partitioned') }}
 
 with
 

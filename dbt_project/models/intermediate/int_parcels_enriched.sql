@@ -1,7 +1,9 @@
 -- Intermediate: one row per parcel in scope with owner flags, ownership length, an equity
--- estimate and the distress-list history, as of the market's as-of month. A view: computing it
--- is cheaper than writing it (properties is its materialised copy).
-
+-- estimate and the distress-list history, as of the market's as-of month. A market-partitioned
+-- table: properties, lead signals and repair estimates all read it, and computing it (name
+-- patterns, address comparison, loan amortisation over every parcel) once instead of three
+-- times is the largest saving at county scale (see docs/benchmarks.md).
+{{ config(materialized='market_partitioned') }}
 {% set ltv = var('signal_equity_ltv') -%}
 {%- set term_months = var('signal_equity_loan_years') * 12 -%}
 {%- set monthly_rate = var('signal_equity_rate') / 12 -%}
