@@ -1,5 +1,6 @@
-"""The dbt project as Dagster sees it: the DbtProject (manifest prepared when missing or in
-`dagster dev`), the CLI resource, and the translator that ties dbt sources to the raw assets."""
+"""The dbt project as Dagster sees it: the DbtProject (manifest parsed when missing or older
+than the project's files), the CLI resource, and the translator that ties dbt sources to the
+raw assets."""
 
 from __future__ import annotations
 
@@ -18,11 +19,17 @@ from dagster_dbt import (
 
 from pipelines import settings
 
+
+def dbt_executable() -> str:
+    """The dbt installed beside this Python (the venv), so an unactivated venv works."""
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else "dbt"
+
+
 dbt_project = DbtProject(
     project_dir=settings.DBT_PROJECT_DIR,
     profiles_dir=settings.DBT_PROJECT_DIR,
 )
-dbt_project.prepare_if_dev()
 
 
 def _newest_source_mtime() -> float:
@@ -38,13 +45,9 @@ def ensure_manifest() -> None:
     config file (a fresh clone, CI, the demo after a pull)."""
     manifest = dbt_project.manifest_path
     if not manifest.exists() or manifest.stat().st_mtime < _newest_source_mtime():
-        dbt_project.preparer.prepare(dbt_project)
-
-
-def dbt_executable() -> str:
-    """The dbt installed beside this Python (the venv), so an unactivated venv works."""
-    beside = Path(sys.executable).parent / "dbt"
-    return str(beside) if beside.exists() else "dbt"
+        # The stock preparer runs `dbt` from PATH, which an unactivated venv, CI and `make`
+        # do not have; parse with the venv's dbt instead.
+        dbt_cli_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
 
 
 def dbt_cli_resource() -> DbtCliResource:

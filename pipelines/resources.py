@@ -35,6 +35,9 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
     settings.export_for_subprocesses()
     return {
         "markets": MarketsResource(directory=str(markets_dir())),
-        "warehouse": DuckDBResource(database=str(settings.warehouse_path())),
+        "warehouse": DuckDBResource(
+            database=str(settings.warehouse_path()),
+            connection_config={"memory_limit": settings.duckdb_memory_limit()},
+        ),
         "dbt": dbt_cli_resource(),
     }

@@ -24,6 +24,12 @@ def warehouse_path() -> Path:
     return Path(configured) if configured else data_dir() / "warehouse.duckdb"
 
 
+def duckdb_memory_limit() -> str:
+    """DuckDB's memory limit for every warehouse connection (ingest and dbt alike):
+    `WHOLESALER_DUCKDB_MEMORY_LIMIT`, else 6GB; DuckDB spills to disk beyond it."""
+    return os.environ.get("WHOLESALER_DUCKDB_MEMORY_LIMIT") or "6GB"
+
+
 def rejects_dir() -> Path:
     """Where rejected input rows are written as CSV, one file per market and table."""
     return data_dir() / "rejects"
@@ -40,5 +46,7 @@ def dagster_home() -> Path:
 
 
 def export_for_subprocesses() -> None:
-    """Make dbt (run as a subprocess) write to the same warehouse file as this process."""
+    """Make dbt (run as a subprocess) use the same warehouse file and memory limit as this
+    process (dbt_project/profiles.yml reads both variables)."""
     os.environ["WHOLESALER_WAREHOUSE_PATH"] = str(warehouse_path())
+    os.environ["WHOLESALER_DUCKDB_MEMORY_LIMIT"] = duckdb_memory_limit()

@@ -159,3 +159,33 @@ def test_bad_roll_rows_are_reported_and_good_rows_still_score(demo_run, monkeypa
     finally:
         nal.write_text("".join(lines), encoding="latin-1")
         os.utime(nal)
+
+
+def test_market_run_recorded_in_a_postgres_dagster_instance(demo_run, monkeypatch, tmp_path):
+    """Production Dagster storage (dagster-postgres): a market partition runs and its run,
+    partition and asset materializations are stored in PostgreSQL."""
+    url = os.environ.get("TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("TEST_POSTGRES_URL is not set (CI sets it for the server on 127.0.0.1)")
+    root, _, _ = demo_run
+    _use(root, monkeypatch)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(
+        f"storage:\n  postgres:\n    postgres_url: \"{url}\"\n"
+        "concurrency:\n  pools:\n    default_limit: 1\n"
+    )
+    import dagster as dg
+
+    from pipelines.definitions import defs
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        job = defs().resolve_job_def("materialize_market")
+        result = job.execute_in_process(partition_key="lake_fl", instance=instance)
+        assert result.success
+        record = instance.get_run_record_by_id(result.run_id)
+        assert record.dagster_run.tags["dagster/partition"] == "lake_fl"
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        materialization = instance.get_latest_materialization_event(
+            dg.AssetKey(["marts", "lead_scores"]))
+        assert materialization.run_id == result.run_id

@@ -91,3 +91,24 @@
     {%- do persist_docs(target_relation, model) -%}
     {{ return({'relations': [target_relation]}) }}
 {% endmaterialization %}
+
+
+{#- dbt's hook for what a generic data test reads (here: the test's `where` config, if any,
+    and the market in scope). A partition build tests only its own market's rows, so a build's
+    test time stays proportional to the market, not to the whole warehouse; a build without
+    market_code tests every market. Every tested model and source carries market_code. -#}
+{% macro get_where_subquery(relation) -%}
+    {%- set where = config.get('where') -%}
+    {%- if market_code_var() is not none -%}
+        {%- set in_market = market_filter('market_code') -%}
+        {%- set where = in_market if not where else '(' ~ where ~ ') and ' ~ in_market -%}
+    {%- endif -%}
+    {%- if where -%}
+        {%- set filtered -%}
+            (select * from {{ relation }} where {{ where }}) dbt_subquery
+        {%- endset -%}
+        {%- do return(filtered) -%}
+    {%- else -%}
+        {%- do return(relation) -%}
+    {%- endif -%}
+{%- endmacro %}
