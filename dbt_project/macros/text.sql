@@ -46,3 +46,9 @@
         or {{ column }} like '%TTEE%'
     )
 {%- endmacro %}
+
+{#- The key of a parcel across markets: the one place that builds property_id, so roll, sales
+    and distress rows of the same parcel always join. -#}
+{% macro property_id(parcel_id_column='parcel_id', market_code_column='market_code') -%}
+    {{ market_code_column }} || '-' || {{ clean_text(parcel_id_column) }}
+{%- endmacro %}

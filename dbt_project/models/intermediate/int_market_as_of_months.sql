@@ -1,6 +1,10 @@
 -- Intermediate: one row per market in scope with the month it is scored and valued as of
 -- (var as_of_month, else the market's latest SDF sale month, else December before the roll year)
 -- and the date from which distress-list events are ignored (only when as_of_month is set).
+-- A market-partitioned table: one row per market, but computing it scans the market's parcels
+-- and sales, and almost every intermediate model (and its tests) joins it.
+{{ config(materialized='market_partitioned') }}
+
 with
 
 parcels as (

@@ -12,7 +12,7 @@ renamed as (
     select
         market_code,
         {{ clean_text('parcel_id') }} as parcel_id,
-        market_code || '-' || {{ clean_text('parcel_id') }} as property_id,
+        {{ property_id('parcel_id') }} as property_id,
         {{ clean_text('case_number') }} as case_number,
         {{ clean_upper('document_type') }} as document_type,
         filed_date,

@@ -12,7 +12,7 @@ renamed as (
     select
         market_code,
         {{ clean_text('parcel_id') }} as parcel_id,
-        market_code || '-' || {{ clean_text('parcel_id') }} as property_id,
+        {{ property_id('parcel_id') }} as property_id,
         {{ clean_text('application_number') }} as application_number,
         {{ clean_text('certificate_number') }} as certificate_number,
         certificate_year,

@@ -22,8 +22,8 @@ renamed as (
 
     select
         -- ids
-        market_code || '-' || parcel_id as property_id,
-        parcel_id,
+        {{ property_id('parcel_id') }} as property_id,
+        {{ clean_text('parcel_id') }} as parcel_id,
         market_code,
         co_no as county_number,
         {{ clean_text('alt_key') }} as alternate_key,

@@ -11,8 +11,8 @@ renamed as (
 
     select
         market_code,
-        parcel_id,
-        market_code || '-' || parcel_id as property_id,
+        {{ clean_text('parcel_id') }} as parcel_id,
+        {{ property_id('parcel_id') }} as property_id,
         co_no as county_number,
         asmnt_yr as assessment_year,
         {{ padded_code('dor_uc', 3) }} as dor_use_code,
