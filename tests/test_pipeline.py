@@ -214,3 +214,32 @@ def test_dbt_unit_tests_pass(demo_run):
         "test_tier_boundaries": "pass", "test_arv_is_median_comp_price_per_sqft_times_living_area":
         "pass", "test_offer_is_mao_formula": "pass",
         "test_repair_tiers_from_age_quality_and_violations": "pass"}
+
+
+def test_partition_scoped_dbt_tests_catch_an_orphan_in_their_own_market(demo_run):
+    """dbt tests in a partition build read only that market (child and parent side), and still
+    fail on a broken row of it."""
+    import subprocess
+    import sys
+
+    root, _, _ = demo_run
+    warehouse = root / "data" / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("INSERT INTO marts.lead_scores BY NAME SELECT 'orange_fl-ORPHAN' AS "
+                     "property_id, 'orange_fl' AS market_code")
+    try:
+        def run_relationship_test(market_code: str) -> int:
+            return subprocess.run(
+                [str(Path(sys.executable).parent / "dbt"), "test", "--profiles-dir", ".",
+                 "--select", "relationships_lead_scores_property_id__property_id__ref_properties_",
+                 "--vars", f'{{"market_code": "{market_code}"}}',
+                 "--target-path", str(root / "dbt_orphan_target")],
+                cwd=ROOT / "dbt_project", capture_output=True, check=False,
+                env={**os.environ, "WHOLESALER_WAREHOUSE_PATH": str(warehouse)},
+            ).returncode
+
+        assert run_relationship_test("orange_fl") != 0
+        assert run_relationship_test("lake_fl") == 0
+    finally:
+        with duckdb.connect(str(warehouse)) as conn:
+            conn.execute("DELETE FROM marts.lead_scores WHERE property_id = 'orange_fl-ORPHAN'")
