@@ -90,9 +90,6 @@ def main() -> None:
          str(args.parcels_per_market), "--seed", str(args.seed),
          *[a for code in codes for a in ("--markets", code)]], env=env)
     results.append(row("sample-data generation", generate))
-    for code in codes:  # tell the demo these files are the ones it would generate
-        (sample / code / "sample.json").write_text(
-            json.dumps({"parcels": args.parcels_per_market, "seed": args.seed}))
     files = [str(p) for p in csv_files(sample)]
     size_gib = sum(Path(f).stat().st_size for f in files) / 2**30
 

@@ -71,7 +71,7 @@ def sample_data(
     seed: Annotated[int, typer.Option(help="Same seed, same bytes.")] = 42,
 ) -> None:
     """Write fictional FL DOR NAL/SDF files and distress lists for the markets."""
-    from pipelines.demo import sample_markets
+    from pipelines.demo import sample_markets, write_sample_stamp
     from scrapers.fl_dor.sample import generate
 
     try:
@@ -82,6 +82,7 @@ def sample_data(
         typer.echo(f"error: {error.args[0]}", err=True)
         raise typer.Exit(2) from error
     for files in generate(out, chosen, parcels=parcels, seed=seed):
+        write_sample_stamp(files.nal.parent, parcels, seed)
         typer.echo(f"{files.market_code}: {files.parcels} parcels -> {files.nal.parent}")
 
 

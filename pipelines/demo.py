@@ -50,6 +50,11 @@ def sample_markets(codes: Sequence[str] | None = None) -> list[SampleMarket]:
     return [SampleMarket(m.code, m.dor_county_number, m.county_name) for m in markets]
 
 
+def write_sample_stamp(market_dir: Path, parcels: int, seed: int) -> None:
+    """Record how a market's sample files were generated, so the demo reuses them."""
+    (market_dir / "sample.json").write_text(json.dumps({"parcels": parcels, "seed": seed}))
+
+
 def prepare_dagster_home() -> Path:
     """Create the local Dagster instance folder (with its dagster.yaml) and point to it."""
     home = settings.dagster_home()
@@ -100,7 +105,7 @@ def ensure_sample_data(markets: Sequence[Market], parcels: int, seed: int,
     started = time.perf_counter()
     generate(sample_root, [t for t, _ in to_generate], parcels=parcels, seed=seed)
     for _, stamp in to_generate:
-        stamp.write_text(json.dumps({"parcels": parcels, "seed": seed}))
+        write_sample_stamp(stamp.parent, parcels, seed)
     echo(f"  done in {time.perf_counter() - started:.1f} s -> {sample_root}")
 
 

@@ -243,3 +243,28 @@ def test_partition_scoped_dbt_tests_catch_an_orphan_in_their_own_market(demo_run
     finally:
         with duckdb.connect(str(warehouse)) as conn:
             conn.execute("DELETE FROM marts.lead_scores WHERE property_id = 'orange_fl-ORPHAN'")
+
+
+def test_partitioned_table_refuses_rows_when_its_columns_changed(demo_run):
+    """A partition build never inserts rows whose columns differ from the table's (the other
+    markets' rows would not match); it asks for a full rebuild instead."""
+    import subprocess
+    import sys
+
+    root, _, _ = demo_run
+    warehouse = root / "data" / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("ALTER TABLE marts.offers ADD COLUMN legacy_note VARCHAR")
+    try:
+        completed = subprocess.run(
+            [str(Path(sys.executable).parent / "dbt"), "run", "--profiles-dir", ".",
+             "--select", "offers", "--vars", '{"market_code": "orange_fl"}',
+             "--target-path", str(root / "dbt_schema_target")],
+            cwd=ROOT / "dbt_project", capture_output=True, text=True, check=False,
+            env={**os.environ, "WHOLESALER_WAREHOUSE_PATH": str(warehouse)},
+        )
+        assert completed.returncode != 0
+        assert "columns of" in completed.stdout and "--full-refresh" in completed.stdout
+    finally:
+        with duckdb.connect(str(warehouse)) as conn:
+            conn.execute("ALTER TABLE marts.offers DROP COLUMN legacy_note")
