@@ -40,6 +40,18 @@ def downloads_dir() -> Path:
     return data_dir() / "downloads"
 
 
+def ledger_url() -> str:
+    """The outreach ledger's SQLAlchemy URL: `WHOLESALER_LEDGER_URL` (PostgreSQL in
+    production), else the SQLite file `<data>/outreach.db`."""
+    return os.environ.get("WHOLESALER_LEDGER_URL") or f"sqlite:///{data_dir() / 'outreach.db'}"
+
+
+def secrets_dir() -> Path:
+    """Locally generated secrets for the embedded defaults (the demo's PII keys); production
+    passes its keys through the environment instead."""
+    return data_dir() / "secrets"
+
+
 def dagster_home() -> Path:
     """Dagster instance folder: `DAGSTER_HOME`, else `<data>/dagster_home`."""
     return Path(os.environ.get("DAGSTER_HOME") or data_dir() / "dagster_home")

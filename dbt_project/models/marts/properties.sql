@@ -1,5 +1,9 @@
 -- Mart: one row per parcel (every use code), descriptive: location, building, values, owner,
 -- last sales, owner flags and distress-list counts as of the market's as-of month.
+-- A view over the market-partitioned int_parcels_enriched table, which already holds every
+-- row once: materializing the same 2 M rows x 79 columns a second time cost ~7 s per large
+-- county (docs/benchmarks.md). No market filter here: the view serves every market loaded.
+{{ config(materialized='view') }}
 select
     property_id,
     market_code,
@@ -77,4 +81,3 @@ select
     source_file
 
 from {{ ref('int_parcels_enriched') }}
-where {{ market_filter() }}
