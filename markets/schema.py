@@ -10,9 +10,10 @@ place, `dbt_project/dbt_project.yml` (`vars:`); a market states only what it cha
 from __future__ import annotations
 
 import re
+from datetime import date
 from itertools import pairwise
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
@@ -184,6 +185,169 @@ class Costs(StrictModel):
     skip_trace_usd: NonNegative
 
 
+class ScrapingPolicy(StrictModel):
+    """How politely the scrapers treat this market's servers (ArcGIS layers, appraiser pages):
+    per-host request rate and concurrency, timeouts and retries, and the contact in the
+    User-Agent. Every key has a default, so a market without a `scraping` block is valid."""
+
+    requests_per_second: Annotated[float, Field(gt=0, le=200)] = Field(
+        default=2.0, description="most request starts per second to one host")
+    max_concurrency: Annotated[int, Field(ge=1, le=16)] = Field(
+        default=2, description="most requests in flight to one host at once")
+    timeout_seconds: Annotated[float, Field(gt=0, le=600)] = Field(
+        default=60.0, description="connect/read timeout of one request")
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = Field(
+        default=5, description="attempts per request (5xx, 429, timeouts, broken bodies)")
+    backoff_base_seconds: Annotated[float, Field(ge=0, le=60)] = Field(
+        default=1.0, description="retry n waits a random time in [0, base * 2**n] (full jitter)")
+    backoff_max_seconds: Annotated[float, Field(ge=0, le=3600)] = Field(
+        default=60.0, description="cap of one retry wait (a server's Retry-After may be longer)")
+    contact: str = Field(
+        default="https://github.com/wholesaler/wholesaler", min_length=3, max_length=200,
+        description="URL or email the server's operators can reach us at (in the User-Agent)")
+
+
+AppraiserFieldName = Literal["owner_names", "mailing_address", "mailing_city", "mailing_state",
+                             "mailing_zip", "living_area_sqft", "year_built", "bedrooms",
+                             "bathrooms", "land_use"]
+APPRAISER_FIELDS: tuple[str, ...] = get_args(AppraiserFieldName)
+
+
+class AppraiserFieldLocator(StrictModel):
+    """Where one field sits on a parcel page: a CSS selector, or the text of the label beside
+    it (the value is the label's next sibling, or the rest of the label's parent)."""
+
+    css: str | None = Field(default=None, min_length=1)
+    label: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_string_is_css(cls, value: object) -> object:
+        return {"css": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> AppraiserFieldLocator:
+        if (self.css is None) == (self.label is None):
+            raise ValueError("give exactly one of css or label")
+        return self
+
+
+class AppraiserSite(StrictModel):
+    """The county property appraiser's parcel pages (read by scrapers/appraiser, see
+    docs/appraiser_pages.md). Optional: a market without it has no appraiser scraping."""
+
+    kind: Literal["static_html", "javascript"] = Field(
+        description="static_html: fetched and parsed; javascript: rendered in headless Chromium")
+    parcel_url: str = Field(description="http(s) URL pattern containing {parcel_id}")
+    fields: dict[AppraiserFieldName, AppraiserFieldLocator] = Field(
+        description="field name -> CSS selector (a plain string) or {label: ...}")
+    required_fields: list[AppraiserFieldName] = Field(
+        default_factory=lambda: ["owner_names", "mailing_address"],
+        description="fields whose absence means the page layout changed")
+    not_found_text: list[str] = Field(
+        default_factory=lambda: ["no records found", "no record found", "parcel not found",
+                                 "no results found", "not a valid parcel"],
+        description="phrases (any case) on the page that mean the parcel does not exist")
+    not_found_selector: str | None = Field(default=None, min_length=1)
+    wait_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = Field(
+        default=20.0, description="javascript: how long to wait for the fields to render")
+
+    @field_validator("parcel_url")
+    @classmethod
+    def _pattern_names_parcel_id(cls, pattern: str) -> str:
+        if not re.match(r"^https?://[^/{}]+", pattern):
+            raise ValueError(f"{pattern!r} must be an http(s) URL")
+        if "{parcel_id}" not in pattern:
+            raise ValueError(f"{pattern!r} must contain {{parcel_id}}")
+        try:
+            pattern.format(parcel_id="x")
+        except (KeyError, IndexError, ValueError) as error:
+            raise ValueError(f"{pattern!r}: only {{parcel_id}} may be a placeholder "
+                             f"({error!r})") from error
+        return pattern
+
+    @model_validator(mode="after")
+    def _required_fields_are_configured(self) -> AppraiserSite:
+        unconfigured = sorted(set(self.required_fields) - set(self.fields))
+        if unconfigured:
+            raise ValueError(f"required_fields {unconfigured} have no entry in fields")
+        return self
+
+
+class ContactSource(StrictModel):
+    """A file of owner contacts the contacts assets import for this market (a skip-trace
+    vendor's CSV delivery; see docs/contacts.md for the column shapes accepted)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$",
+                      description="source name recorded on every contact it gives")
+    kind: Literal["vendor_csv"] = "vendor_csv"
+    location: str = Field(min_length=1, description="path (relative to the project root)")
+
+
+class ContactSettings(StrictModel):
+    """Where this market's contacts come from, and how they are validated."""
+
+    sources: list[ContactSource] = Field(default_factory=list)
+    sample_data: bool = Field(
+        default=False,
+        description="the sources are the fictional sample files: accept the 555-0100..0199 "
+                    "range and resolve the reserved example domains with a local DNS zone; "
+                    "refused on a live market")
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_names(cls, sources: list[ContactSource]) -> list[ContactSource]:
+        names = [source.name for source in sources]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"contact source names repeat: {repeated}")
+        return sources
+
+
+PublicEndpointKind = Literal[
+    # statewide: Florida DOR roll files and statewide parcel layers
+    "dor_roll_download", "statewide_parcels",
+    # county GIS servers and their parcel layers
+    "arcgis_services", "parcels_layer",
+    # property appraiser: parcel pages, the JSON API behind them, bulk downloads
+    "appraiser_parcel_page", "appraiser_api", "appraiser_bulk",
+    # distress: code cases, official records (lis pendens), court dockets, sales and auctions
+    "code_violations", "lis_pendens", "court_records", "foreclosure_layer",
+    "foreclosure_auctions", "tax_deed_applications", "tax_deed_auctions", "tax_deed_results",
+    # tax collector portals
+    "tax_collector",
+]
+
+
+class PublicEndpoint(StrictModel):
+    """A real public endpoint for this county, found in public sources. Reference only:
+    nothing in a run reads it; an operator uses it to point a source at the live data."""
+
+    name: str = Field(min_length=1)
+    kind: PublicEndpointKind
+    url: str = Field(description="http(s) URL; {PID}-style placeholders mark URL templates")
+    found_in: str = Field(min_length=1, description="where the URL was seen (page, repo/path)")
+    notes: str | None = None
+    confidence: Literal["seen", "inferred"] = Field(
+        description="seen: the URL is written in the source; inferred: derived from a pattern")
+    checked_on: date | None = Field(
+        default=None, description="the day the URL was last checked live, if ever")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", url) or re.search(r"\s", url):
+            raise ValueError(f"{url!r} must be an http(s) URL without spaces")
+        return url
+
+    @field_validator("found_in")
+    @classmethod
+    def _found_in_not_blank(cls, found_in: str) -> str:
+        if not found_in.strip():
+            raise ValueError("found_in must say where the endpoint was seen")
+        return found_in
+
+
 class Market(StrictModel):
     """One county market, as written in `markets/<code>.yaml`."""
 
@@ -206,6 +370,16 @@ class Market(StrictModel):
     market_context: str = Field(min_length=1, max_length=600)
     costs: Costs
     live: bool = Field(default=False, description="real sends only when true AND credentials set")
+    contacts: ContactSettings = Field(default_factory=ContactSettings)
+    scraping: ScrapingPolicy = Field(
+        default_factory=ScrapingPolicy,
+        description="politeness of the scrapers towards this county's servers")
+    appraiser: AppraiserSite | None = Field(
+        default=None, description="the property appraiser's parcel pages, when scraped")
+    public_endpoints: list[PublicEndpoint] = Field(
+        default_factory=list,
+        description="reference only: real public endpoints found in public sources; "
+                    "nothing in a run reads them")
     requires_assignment_disclosure: bool = Field(
         default=False,
         description="state law requires disclosing in writing that a contract may be assigned",
@@ -223,6 +397,13 @@ class Market(StrictModel):
                 raise ValueError(f"unknown time zone {zone!r} (use an IANA name such as "
                                  f"'America/New_York')") from error
         return zones
+
+    @model_validator(mode="after")
+    def _sample_contacts_never_live(self) -> Market:
+        if self.live and self.contacts.sample_data:
+            raise ValueError("contacts.sample_data is true on a live market: fictional sample "
+                             "contacts must never reach a live send")
+        return self
 
     @field_validator("distress_sources")
     @classmethod

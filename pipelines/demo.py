@@ -75,10 +75,29 @@ def _configured_files(market: Market) -> list[str]:
             *(market.resolve_location(s.location) for s in market.distress_sources)]
 
 
+SKIP_TRACE_FILE = "skip_trace.csv"
+
+
+def write_sample_contacts(market_dir: Path, seed: int) -> None:
+    """The sample skip-trace delivery for a market's sample NAL file (contacts/sample.py)."""
+    from contacts.sample import generate_skip_trace
+
+    nal = next(market_dir.glob("NAL*.csv"))
+    generate_skip_trace(nal, market_dir / SKIP_TRACE_FILE, seed=seed)
+
+
+def _sample_contact_files(market: Market, sample_root: Path) -> list[Path]:
+    """The market's contact sources that are sample files (generated when missing)."""
+    expected = sample_paths(sample_root, _sample_target(market)).nal.parent / SKIP_TRACE_FILE
+    return [expected for source in market.contacts.sources
+            if Path(market.resolve_location(source.location)) == expected]
+
+
 def ensure_sample_data(markets: Sequence[Market], parcels: int, seed: int,
-                       echo: Callable[[str], None]) -> None:
+                       echo: Callable[[str], None], contacts: bool = True) -> None:
     """Generate sample files for markets that point at the sample folder and whose files are
-    missing or were generated with other settings; other missing files are an error."""
+    missing or were generated with other settings; other missing files are an error. With
+    `contacts`, also the sample skip-trace files the markets' contact sources name."""
     sample_root = settings.data_dir() / "sample"
     to_generate = []
     for market in markets:
@@ -98,15 +117,21 @@ def ensure_sample_data(markets: Sequence[Market], parcels: int, seed: int,
         current = json.loads(stamp.read_text()) if stamp.exists() else None
         if current != wanted or not all(Path(f).exists() for f in local):
             to_generate.append((target, stamp))
-    if not to_generate:
+    regenerated = {target.code for target, _ in to_generate}
+    if to_generate:
+        echo(f"Generating sample data ({parcels:,} parcels per market, seed {seed}) for "
+             f"{', '.join(t.code for t, _ in to_generate)} ...")
+        started = time.perf_counter()
+        generate(sample_root, [t for t, _ in to_generate], parcels=parcels, seed=seed)
+        for _, stamp in to_generate:
+            write_sample_stamp(stamp.parent, parcels, seed)
+        echo(f"  done in {time.perf_counter() - started:.1f} s -> {sample_root}")
+    if not contacts:
         return
-    echo(f"Generating sample data ({parcels:,} parcels per market, seed {seed}) for "
-         f"{', '.join(t.code for t, _ in to_generate)} ...")
-    started = time.perf_counter()
-    generate(sample_root, [t for t, _ in to_generate], parcels=parcels, seed=seed)
-    for _, stamp in to_generate:
-        write_sample_stamp(stamp.parent, parcels, seed)
-    echo(f"  done in {time.perf_counter() - started:.1f} s -> {sample_root}")
+    for market in markets:
+        for contact_file in _sample_contact_files(market, sample_root):
+            if market.code in regenerated or not contact_file.exists():
+                write_sample_contacts(contact_file.parent, seed)
 
 
 @dataclass
@@ -118,6 +143,8 @@ class MarketSummary:
     offers: int
     seconds: float
     succeeded: bool
+    coverage: tuple[int, int] | None = None
+    """(Tier A/B+ leads, those with a sendable contact), when contacts were imported."""
 
 
 def summarize(conn: duckdb.DuckDBPyConnection, code: str, seconds: float,
@@ -136,9 +163,61 @@ def summarize(conn: duckdb.DuckDBPyConnection, code: str, seconds: float,
     return MarketSummary(code, parcels, tiers, median_arv, offers, seconds, succeeded)
 
 
+def load_sample_registry(markets: Sequence[Market], seed: int) -> None:
+    """Write the fictional FTC registry files for the markets' area codes and load them into
+    the ledger as a copy downloaded today (a fresh registry copy, as production needs)."""
+    from datetime import date
+
+    from contacts.sample_dnc import write_sample_registry
+    from outreach.ledger.db import ledger_engine, upgrade_ledger
+    from pipelines.contacts_import import load_dnc_file
+
+    engine = ledger_engine()
+    upgrade_ledger(engine)
+    folder = settings.data_dir() / "sample" / "dnc"
+    for path in write_sample_registry(folder, [m.dor_county_number for m in markets], seed):
+        load_dnc_file(engine, path, "ftc_national", downloaded_on=date.today())
+
+
+def _run_job(job, market: Market, instance, label: str,  # type: ignore[no-untyped-def]
+             echo: Callable[[str], None]) -> tuple[float, bool, list[str]]:
+    import dagster as dg
+
+    echo(f"{label} {market.code} ...")
+    started = time.perf_counter()
+    log_file = settings.data_dir() / "logs" / f"demo_{market.code}_{job.name}.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("w") as log, contextlib.redirect_stdout(log):
+        result = job.execute_in_process(partition_key=market.code, instance=instance,
+                                        raise_on_error=False, run_config=QUIET_RUN_CONFIG)
+    seconds = time.perf_counter() - started
+    evaluations = [event.asset_check_evaluation_data for event in result.all_events
+                   if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
+    failed_checks = [f"{e.asset_key.to_user_string()}:{e.check_name}" for e in evaluations
+                     if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
+    warnings = [f"{e.asset_key.to_user_string()}:{e.check_name}" for e in evaluations
+                if not e.passed and e.severity == dg.AssetCheckSeverity.WARN]
+    status = "ok" if result.success and not failed_checks else "FAILED"
+    echo(f"  {status} in {seconds:.1f} s, {len(evaluations)} checks (run {result.run_id[:8]})")
+    for check in failed_checks:
+        echo(f"  failed check: {check}")
+    for check in warnings:
+        echo(f"  warning: check {check} did not pass")
+    if not result.success:
+        failure = next((event for event in result.all_events
+                        if event.event_type == dg.DagsterEventType.STEP_FAILURE), None)
+        if failure is not None:
+            echo(f"  step {failure.step_key} failed: "
+                 f"{failure.step_failure_data.error.message.strip()}")
+        echo(f"  run output: {log_file}")
+    return seconds, result.success, failed_checks
+
+
 def run_demo(parcels: int = 50_000, seed: int = 42, market_codes: Sequence[str] | None = None,
-             echo: Callable[[str], None] = print) -> bool:
-    """Run the whole demo; returns True when every market materialized and passed its checks."""
+             echo: Callable[[str], None] = print, contacts: bool = True) -> bool:
+    """Run the whole demo; returns True when every market materialized and passed its checks.
+    With `contacts`, each market's sample contacts are then imported into the ledger and
+    scrubbed against a fictional registry copy, and the lead coverage is reported."""
     markets = load_markets()
     if market_codes:
         wanted = set(market_codes)
@@ -146,7 +225,7 @@ def run_demo(parcels: int = 50_000, seed: int = 42, market_codes: Sequence[str] 
         if unknown:
             raise DemoError(f"unknown market code(s): {', '.join(sorted(unknown))}")
         markets = [m for m in markets if m.code in wanted]
-    ensure_sample_data(markets, parcels, seed, echo)
+    ensure_sample_data(markets, parcels, seed, echo, contacts=contacts)
     home = prepare_dagster_home()
     settings.export_for_subprocesses()
 
@@ -156,43 +235,29 @@ def run_demo(parcels: int = 50_000, seed: int = 42, market_codes: Sequence[str] 
 
     definitions = load_definitions()
     job = definitions.resolve_job_def("materialize_market")
+    contacts_job = definitions.resolve_job_def("import_market_contacts")
     instance = dg.DagsterInstance.get()
     outcomes: list[tuple[str, float, bool, list[str]]] = []
     for market in markets:
-        echo(f"Materializing {market.code} ...")
-        started = time.perf_counter()
-        log_file = settings.data_dir() / "logs" / f"demo_{market.code}.log"
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        with log_file.open("w") as log, contextlib.redirect_stdout(log):
-            result = job.execute_in_process(partition_key=market.code, instance=instance,
-                                            raise_on_error=False, run_config=QUIET_RUN_CONFIG)
-        seconds = time.perf_counter() - started
-        failed_checks = [
-            f"{event.asset_check_evaluation_data.asset_key.to_user_string()}:"
-            f"{event.asset_check_evaluation_data.check_name}"
-            for event in result.all_events
-            if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
-            and not event.asset_check_evaluation_data.passed
-        ]
-        checks_run = sum(1 for event in result.all_events
-                         if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION)
-        outcomes.append((market.code, seconds, result.success, failed_checks))
-        status = "ok" if result.success and not failed_checks else "FAILED"
-        echo(f"  {status} in {seconds:.1f} s, {checks_run} checks (run {result.run_id[:8]})")
-        for check in failed_checks:
-            echo(f"  failed check: {check}")
-        if not result.success:
-            failure = next((event for event in result.all_events
-                            if event.event_type == dg.DagsterEventType.STEP_FAILURE), None)
-            if failure is not None:
-                echo(f"  step {failure.step_key} failed: "
-                     f"{failure.step_failure_data.error.message.strip()}")
-            echo(f"  dbt output: {log_file}")
+        seconds, success, failed_checks = _run_job(job, market, instance, "Materializing", echo)
+        outcomes.append((market.code, seconds, success, failed_checks))
+    with_contacts = [m for m in markets if contacts and m.contacts.sources]
+    if with_contacts:
+        load_sample_registry(with_contacts, seed)
+    contact_outcomes: dict[str, bool] = {}
+    for market in with_contacts:
+        seconds, success, failed_checks = _run_job(contacts_job, market, instance,
+                                                   "Importing contacts for", echo)
+        contact_outcomes[market.code] = success and not failed_checks
 
     summaries = []
     with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
         for code, seconds, success, checks in outcomes:
-            summaries.append(summarize(conn, code, seconds, success and not checks))
+            summary = summarize(conn, code, seconds,
+                                success and not checks and contact_outcomes.get(code, True))
+            if code in contact_outcomes:
+                summary.coverage = _coverage(conn, next(m for m in markets if m.code == code))
+            summaries.append(summary)
     _print_summary(summaries, echo)
     echo("")
     echo(f"Warehouse: {settings.warehouse_path()}   Dagster instance: {home}")
@@ -201,12 +266,29 @@ def run_demo(parcels: int = 50_000, seed: int = 42, market_codes: Sequence[str] 
     return all(summary.succeeded for summary in summaries)
 
 
+def _coverage(conn: duckdb.DuckDBPyConnection, market: Market) -> tuple[int, int]:
+    from outreach.ledger.db import ledger_engine
+    from pipelines.contacts_import import lead_coverage
+
+    coverage = lead_coverage(conn, ledger_engine(), market)
+    return coverage.leads, coverage.covered
+
+
 def _print_summary(summaries: Sequence[MarketSummary], echo: Callable[[str], None]) -> None:
     echo("")
-    echo(f"{'market':<14}{'parcels':>12}{'A':>10}{'B+':>10}{'B':>10}{'C':>12}"
-         f"{'median ARV':>13}{'offers':>10}{'time':>9}  status")
+    echo(f"{'market':<14}{'parcels':>10}{'A':>8}{'B+':>8}{'B':>9}{'C':>10}"
+         f"{'median ARV':>12}{'offers':>8}{'A/B+ reachable':>18}{'time':>8}  status")
     for s in summaries:
         arv = f"${s.median_arv:,.0f}" if s.median_arv is not None else "-"
-        echo(f"{s.code:<14}{s.parcels:>12,}{s.tiers.get('A', 0):>10,}"
-             f"{s.tiers.get('B+', 0):>10,}{s.tiers.get('B', 0):>10,}{s.tiers.get('C', 0):>12,}"
-             f"{arv:>13}{s.offers:>10,}{s.seconds:>8.1f}s  {'ok' if s.succeeded else 'FAILED'}")
+        reach = "-"
+        if s.coverage is not None:
+            leads, covered = s.coverage
+            reach = f"{covered:,} ({covered / leads:.0%})" if leads else "0"
+        echo(f"{s.code:<14}{s.parcels:>10,}{s.tiers.get('A', 0):>8,}"
+             f"{s.tiers.get('B+', 0):>8,}{s.tiers.get('B', 0):>9,}{s.tiers.get('C', 0):>10,}"
+             f"{arv:>12}{s.offers:>8,}{reach:>18}{s.seconds:>7.1f}s  "
+             f"{'ok' if s.succeeded else 'FAILED'}")
+    if any(s.coverage is not None for s in summaries):
+        echo("A/B+ reachable: Tier A and B+ leads whose owner has at least one sendable contact "
+             "(a valid phone clear of every do-not-call list, or an email whose domain takes "
+             "mail).")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
+from sqlalchemy import Engine
 
 from markets.loader import load_markets, markets_dir
 from markets.schema import Market
@@ -28,6 +29,20 @@ class MarketsResource(dg.ConfigurableResource):
         raise dg.Failure(f"no market {code!r} in {self.directory}")
 
 
+class LedgerResource(dg.ConfigurableResource):
+    """The outreach ledger (SQLAlchemy URL; default `settings.ledger_url()`), migrated to the
+    newest schema on first use."""
+
+    url: str | None = None
+
+    def engine(self) -> Engine:
+        from outreach.ledger.db import ledger_engine, upgrade_ledger
+
+        engine = ledger_engine(self.url or settings.ledger_url())
+        upgrade_ledger(engine)
+        return engine
+
+
 def default_resources() -> dict[str, dg.ConfigurableResource]:
     """Resources for the embedded defaults (paths from environment variables, see settings)."""
     from pipelines.dbt import dbt_cli_resource
@@ -40,4 +55,5 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
             connection_config={"memory_limit": settings.duckdb_memory_limit()},
         ),
         "dbt": dbt_cli_resource(),
+        "ledger": LedgerResource(),
     }

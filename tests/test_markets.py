@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from markets.loader import MarketConfigError, load_markets, validate_files
@@ -109,3 +110,59 @@ def test_relative_locations_resolve_against_the_project_root(tmp_path):
     assert market.resolve_location(market.roll.nal) == str(
         tmp_path / "data/sample/orange_fl/NAL58F2026.csv")
     assert market.resolve_location("https://example.org/x.zip") == "https://example.org/x.zip"
+
+
+def test_every_market_carries_reference_endpoints_but_runs_on_sample_data():
+    markets = load_markets(SHIPPED)
+    assert len(markets) == 5
+    for market in markets:
+        endpoints = market.public_endpoints
+        assert endpoints, f"{market.code} has no public_endpoints"
+        for endpoint in endpoints:
+            assert endpoint.url.startswith(("http://", "https://")), endpoint
+            assert endpoint.found_in.strip(), endpoint
+        kinds = {endpoint.kind for endpoint in endpoints}
+        assert {"dor_roll_download", "statewide_parcels"} <= kinds, market.code
+        roll_downloads = [e.url for e in endpoints if e.kind == "dor_roll_download"]
+        assert any(f"%20{market.county_name}%20" in url or f"/{market.county_name}%20" in url
+                   for url in roll_downloads), market.code
+        # Reference only: the roll and the distress lists a run reads stay on local files.
+        for location in (market.roll.nal, market.roll.sdf,
+                         *(source.location for source in market.distress_sources)):
+            assert not location.startswith(("http://", "https://")), location
+
+
+def _market_document_with_endpoint_change(change) -> dict:
+    document = yaml.safe_load((SHIPPED / "orange_fl.yaml").read_text())
+    change(document["public_endpoints"][1])
+    return document
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        (lambda e: e.update(url="ftp://x"), "public_endpoints[1].url", "http(s) URL"),
+        (lambda e: e.update(url="https://host/a b"), "public_endpoints[1].url", "without spaces"),
+        (lambda e: e.pop("found_in"), "public_endpoints[1].found_in", "required field"),
+        (lambda e: e.update(found_in="   "), "public_endpoints[1].found_in", "where"),
+        (lambda e: e.update(kind="weather"), "public_endpoints[1].kind", "dor_roll_download"),
+        (lambda e: e.update(confidence="guessed"), "public_endpoints[1].confidence", "seen"),
+        (lambda e: e.update(checked_on="yesterday"), "public_endpoints[1].checked_on", "date"),
+        (lambda e: e.update(source="x"), "public_endpoints[1].source", "unknown key"),
+    ],
+)
+def test_bad_public_endpoint_is_refused_naming_the_field(tmp_path, change, field, reason):
+    path = tmp_path / "orange_fl.yaml"
+    path.write_text(yaml.safe_dump(_market_document_with_endpoint_change(change)))
+    result = runner.invoke(app, ["markets", "validate", str(path)])
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert any(str(path) in line and field in line and reason in line for line in errors), errors
+
+
+def test_checked_on_date_is_accepted(tmp_path):
+    path = tmp_path / "orange_fl.yaml"
+    path.write_text(yaml.safe_dump(_market_document_with_endpoint_change(
+        lambda e: e.update(checked_on="2026-11-21"))))
+    market = load_markets(tmp_path)[0]
+    assert str(market.public_endpoints[1].checked_on) == "2026-11-21"

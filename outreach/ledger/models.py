@@ -150,6 +150,7 @@ class ContactSource(Base):
     source_ref: Mapped[str] = mapped_column(String(500))
     vendor_phone_type: Mapped[str | None] = mapped_column(String(30))
     is_vendor_dnc: Mapped[bool | None] = mapped_column(Boolean)
+    is_vendor_litigator: Mapped[bool | None] = mapped_column(Boolean)
     contact_import_id: Mapped[int | None] = mapped_column(
         ForeignKey("contact_imports.contact_import_id"))
     seen_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)

@@ -127,23 +127,25 @@ def keyring_from_environment() -> PiiKeyring:
 
 
 _lock = threading.Lock()
-_keyring: PiiKeyring | None = None
+_keyrings: dict[tuple[str, str, str], PiiKeyring] = {}
 
 
 def current_keyring() -> PiiKeyring:
-    """The process's keyring, read once (see `reset_keyring` after changing the env)."""
-    global _keyring
+    """The keyring the environment names now (cached per environment and keys file, so a
+    process that switches data folders, as tests do, never mixes keys)."""
+    identity = (os.environ.get(KEYS_ENV, ""), os.environ.get(HASH_KEY_ENV, ""),
+                str(_local_keys_file()))
     with _lock:
-        if _keyring is None:
-            _keyring = keyring_from_environment()
-        return _keyring
+        keyring = _keyrings.get(identity)
+        if keyring is None:
+            keyring = _keyrings[identity] = keyring_from_environment()
+        return keyring
 
 
 def reset_keyring() -> None:
-    """Forget the cached keyring so the next use re-reads the environment."""
-    global _keyring
+    """Forget the cached keyrings so the next use re-reads the environment and key files."""
     with _lock:
-        _keyring = None
+        _keyrings.clear()
 
 
 def mask_phone(e164: str) -> str:

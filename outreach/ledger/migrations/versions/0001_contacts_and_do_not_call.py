@@ -163,6 +163,7 @@ def upgrade() -> None:
         sa.Column("source_ref", sa.String(length=500), nullable=False),
         sa.Column("vendor_phone_type", sa.String(length=30), nullable=True),
         sa.Column("is_vendor_dnc", sa.Boolean(), nullable=True),
+        sa.Column("is_vendor_litigator", sa.Boolean(), nullable=True),
         sa.Column("contact_import_id", sa.Integer(), nullable=True),
         sa.Column("seen_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(
