@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from markets.loader import MarketConfigError, load_markets, market_files, validate_files
+from outreach.campaigns.cli import campaigns_app
 from outreach.cli import ledger_app
 from pipelines.cli_contacts import contacts_app, dnc_app
 
@@ -24,6 +25,7 @@ app.add_typer(scrape_app, name="scrape")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(dnc_app, name="dnc")
+app.add_typer(campaigns_app, name="campaigns")
 
 
 def _fail_with_problems(error: MarketConfigError) -> None:

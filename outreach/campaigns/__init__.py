@@ -1,0 +1,2 @@
+"""Drip campaigns: their YAML definitions, the message templates they use, and the state
+machine of one enrollment."""
