@@ -18,6 +18,8 @@ demo: setup
 
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/bandit -q -r pipelines scrapers markets contacts outreach dashboards -c pyproject.toml \
+		--severity-level medium
 	$(BIN)/pytest
 
 ui: setup

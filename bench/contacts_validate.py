@@ -10,6 +10,11 @@ Generates a sample NAL (``scrapers.fl_dor.sample``) and the vendor-style skip-tr
 - floor: every raw phone string of the same rows through a bare ``phonenumbers.parse`` +
   ``format_number(E164)`` loop (no cache, no emails, no linking).
 
+Peak memory: the process's resident-set high-water mark (``VmHWM``) over the figure alone,
+reset just before it through ``/proc/self/clear_refs`` (Linux), so it counts what the figure
+holds and builds, including the roll's parcel owners already in memory, but not the sample
+generation; where that reset is not possible, the whole run's ``ru_maxrss``.
+
 Usage: .venv/bin/python bench/contacts_validate.py [--parcels 1250000] [--seed 42]
 """
 
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +37,26 @@ from contacts.phones import DEMO, PhoneValidator
 from contacts.sample import generate_skip_trace, read_nal_owners
 from contacts.vendor_csv import read_vendor_csv
 from scrapers.fl_dor.sample import SampleMarket, generate_market
+
+
+def reset_peak_memory() -> bool:
+    """Reset this process's RSS high-water mark (Linux); False where that is not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_memory_mib() -> float:
+    """The RSS high-water mark in MiB: ``VmHWM`` (since the last reset) or ``ru_maxrss``."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:
@@ -47,6 +73,7 @@ def main() -> None:
         print(f"setup (NAL, skip-trace CSV, parcel owners): {time.perf_counter() - started:.1f}"
               f" s; {sample.rows:,} rows", flush=True)
 
+        reset = reset_peak_memory()
         with LocalDnsServer() as server:
             started = time.perf_counter()
             vendor = read_vendor_csv(sample.path)
@@ -56,8 +83,10 @@ def main() -> None:
             builder = ContactBuilder(owners, phones, EmailValidator(checker))
             index_s = time.perf_counter() - started - read_s
             builder.add_vendor_file(vendor, Source(SourceKind.VENDOR_FILE, "bench"))
+            add_s = time.perf_counter() - started - read_s - index_s
             contacts = builder.contacts()
             figure_s = time.perf_counter() - started
+            peak_mib = peak_memory_mib()
 
         raw_phones = []
         with sample.path.open(encoding="utf-8", errors="replace", newline="") as handle:
@@ -78,8 +107,10 @@ def main() -> None:
         "distinct_phone_strings": phones.distinct_checked, "dns_lookups": checker.lookups,
         "contacts": len(contacts), "rejects": len(builder.rejects),
         "figure_s": round(figure_s, 1), "read_s": round(read_s, 1),
-        "parcel_index_s": round(index_s, 1),
+        "parcel_index_s": round(index_s, 1), "validate_merge_s": round(add_s, 1),
+        "contacts_s": round(figure_s - read_s - index_s - add_s, 1),
         "rows_per_s": round(sample.rows / figure_s),
+        "peak_rss_mib": round(peak_mib), "peak_scope": "figure" if reset else "whole run",
         "floor_s": round(floor_s, 1), "floor_rows_per_s": round(sample.rows / floor_s),
     }
     print(json.dumps(result, indent=2))

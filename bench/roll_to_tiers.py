@@ -102,7 +102,7 @@ def main() -> None:
 
     pipeline = run_measured(
         [str(BIN / "wholesaler"), "demo", "--parcels", str(args.parcels_per_market),
-         "--seed", str(args.seed), "--no-contacts",
+         "--seed", str(args.seed), "--no-contacts", "--no-publish",
          *[a for code in codes for a in ("--markets", code)]],
         env=env, quiet=False)
     results.append(row("pipeline: wholesaler demo (ingest, dbt build, checks)", pipeline))

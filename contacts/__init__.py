@@ -12,6 +12,8 @@ Modules (each documented at its top; docs/contacts.md is the overview):
 - ``vendor_csv``: skip-trace vendor CSV files into typed rows, with a rejects list.
 - ``dedupe`` and ``confidence``: contacts per owner, linked to parcels, with a score.
 - ``sample``: a deterministic vendor-style skip-trace CSV for the sample markets.
+- ``bulk``: helpers for making millions of records fast (collector pause, frozen-record
+  constructors); docs/benchmarks.md has the figures.
 
 Nothing here opens a database: inputs are frozen dataclasses or files, outputs are dataclasses.
 """

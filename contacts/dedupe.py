@@ -25,6 +25,13 @@ state when the ZIP is missing):
 
 A phone or email that fails validation becomes a value reject (file, line, column, reason);
 a row none of whose values is valid is also rejected as a whole (``no_valid_contact``).
+
+Bulk speed (bench/contacts_validate.py, docs/benchmarks.md). ``owner_keys`` and
+``normalize_parcel_ids`` compute the keys of a whole roll at once with ``polars`` for values of
+printable ASCII (the scalar functions' rules written as column expressions) and with the scalar
+functions for anything else, so the results are the same; the builder keeps one light record
+per contact and builds the frozen ``Sighting`` / ``Contact`` records without their slow frozen
+``__init__``, with the cyclic garbage collector paused (``contacts.bulk``).
 """
 
 from __future__ import annotations
@@ -32,10 +39,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 
+import polars as pl
+
+from contacts.bulk import gc_paused, slot_factory
 from contacts.confidence import Evidence, score
 from contacts.emails import EmailValidator
 from contacts.phones import PhoneValidator
@@ -155,6 +165,8 @@ def normalize_street(line: str) -> str:
 
 
 def normalize_parcel_id(parcel_id: str) -> str:
+    if parcel_id.isalnum() and parcel_id.isascii():  # the usual case, nothing to remove
+        return parcel_id.upper()
     return _NON_ALNUM.sub("", _ascii_upper(parcel_id).replace(" ", ""))
 
 
@@ -169,18 +181,128 @@ def owner_key(name: str, mailing: MailingAddress | None) -> str:
     return f"{key}|{normalize_street(mailing.line1)}|{place}"
 
 
+_PRINTABLE_ASCII = r"^[\x20-\x7E]*$"
+_PO_BOX_RUST = r"\b(P\s*O|POST\s+OFFICE)\s+BOX\b"  # _PO_BOX, for polars' regex engine
+
+
+def _upper_alnum_spaced(column: pl.Expr) -> pl.Expr:
+    """``" ".join(_NON_ALNUM.sub(" ", text.upper()).split())`` for printable ASCII text."""
+    return _collapse_spaces(column.str.to_uppercase().str.replace_all(r"[^A-Z0-9 ]+", " "))
+
+
+def _collapse_spaces(column: pl.Expr) -> pl.Expr:
+    """``" ".join(text.split())`` for text whose only whitespace is the space."""
+    return column.str.replace_all(r" {2,}", " ").str.strip_chars(" ")
+
+
+_NAME_FILLER_RUST = r"\b(?:" + "|".join(sorted(_NAME_FILLER)) + r")\b"
+# Every token bracketed by its own spaces ("  A  B  " after doubling), so each street word
+# is replaced as a whole token in one non-overlapping pass, as _STREET_WORDS.get(t, t) does.
+_STREET_FROM = [f" {word} " for word in _STREET_WORDS]
+_STREET_TO = [f" {short} " for short in _STREET_WORDS.values()]
+
+
+def _owner_key_expressions() -> tuple[pl.Expr, pl.Expr]:
+    """(parcel id, owner key) as polars expressions over the columns pid, name, line1, city,
+    state, zip: the scalar rules of ``normalize_parcel_id`` and ``owner_key`` for printable
+    ASCII values (upper-casing ASCII is ASCII; ``\\s`` and ``strip`` only meet spaces)."""
+    pid = pl.col("pid").str.to_uppercase().str.replace_all(r"[^A-Z0-9]+", "")
+    name_text = _upper_alnum_spaced(pl.col("name").str.replace_all("&", " AND ", literal=True))
+    name = _collapse_spaces(name_text.str.replace_all(_NAME_FILLER_RUST, " ")).str.split(
+        " ").list.eval(pl.element().sort()).list.join(" ")
+    street_text = _upper_alnum_spaced(pl.col("line1").str.replace_all("#", " UNIT ",
+                                                                      literal=True))
+    street_text = street_text.str.replace_all(_PO_BOX_RUST, "PO BOX")
+    bracketed = pl.concat_str(pl.lit(" "), street_text.str.replace_all(" ", "  ", literal=True),
+                              pl.lit(" "))
+    street = _collapse_spaces(bracketed.str.replace_many(_STREET_FROM, _STREET_TO))
+    zip5 = pl.col("zip").str.replace_all(r"[^0-9]+", "").str.slice(0, 5)
+    place = pl.when(zip5.str.len_chars() == 5).then(zip5).otherwise(pl.concat_str(
+        pl.col("city").str.to_uppercase().str.strip_chars(" "), pl.lit(" "),
+        pl.col("state").str.to_uppercase().str.strip_chars(" ")))
+    return pid, pl.concat_str(name, pl.lit("|"), street, pl.lit("|"), place)
+
+
+def owner_keys(parcels: Sequence[ParcelOwner]) -> tuple[list[str], list[str]]:
+    """``normalize_parcel_id`` and ``owner_key`` of every parcel, in order, computed in bulk
+    (see the module docs); identical to calling the two functions on each parcel."""
+    columns: dict[str, list[str]] = {"pid": [], "name": [], "line1": [], "city": [],
+                                     "state": [], "zip": []}
+    odd: list[int] = []  # parcels without a mailing address: the scalar functions
+    pid_col, name_col, line1_col = columns["pid"], columns["name"], columns["line1"]
+    city_col, state_col, zip_col = columns["city"], columns["state"], columns["zip"]
+    for index, parcel in enumerate(parcels):
+        mailing = parcel.mailing
+        if mailing is None:
+            odd.append(index)
+            mailing = MailingAddress("")
+        pid_col.append(parcel.parcel_id)
+        name_col.append(parcel.owner_name)
+        line1_col.append(mailing.line1)
+        city_col.append(mailing.city)
+        state_col.append(mailing.state)
+        zip_col.append(mailing.zip)
+    if not pid_col:
+        return [], []
+    frame = pl.DataFrame(columns, schema={name: pl.String for name in columns})
+    plain = pl.all_horizontal(pl.col(name).str.contains(_PRINTABLE_ASCII).fill_null(False)
+                              for name in columns)
+    pid_expr, key_expr = _owner_key_expressions()
+    result = frame.select(plain.alias("plain"), pid_expr.alias("pid"), key_expr.alias("key"))
+    pids: list[str] = result["pid"].to_list()
+    keys: list[str] = result["key"].to_list()
+    for index in [*result["plain"].not_().arg_true().to_list(), *odd]:
+        parcel = parcels[index]
+        pids[index] = normalize_parcel_id(parcel.parcel_id)
+        keys[index] = owner_key(parcel.owner_name, parcel.mailing)
+    return pids, keys
+
+
 # --------------------------------------------------------------------------------------------
 # Building contacts
 
 
-@dataclass
 class _Accumulator:
-    parcel_ids: set[str] = field(default_factory=set)
-    sightings: list[Sighting] = field(default_factory=list)
-    number_type: str | None = None
-    extensions: set[str] = field(default_factory=set)
-    fictional: bool = False
-    domain_status: str | None = None
+    """The light running record of one contact while rows are added.
+
+    ``first``: the first sighting; ``more``: the later ones, None while there are none.
+    ``parcel_ids``: the first row's tuple, a set once another row adds other parcels.
+    ``extensions``: None until one is seen. ``vendor_dnc`` / ``litigator``: any sighting said so.
+    """
+
+    __slots__ = ("domain_status", "extensions", "fictional", "first", "litigator", "more",
+                 "number_type", "parcel_ids", "vendor_dnc")
+
+    def __init__(self, parcel_ids: tuple[str, ...], first: Sighting, number_type: str | None,
+                 fictional: bool, domain_status: str | None, vendor_dnc: bool,
+                 litigator: bool) -> None:
+        self.parcel_ids: tuple[str, ...] | set[str] = parcel_ids
+        self.first = first
+        self.more: list[Sighting] | None = None
+        self.number_type = number_type
+        self.extensions: set[str] | None = None
+        self.fictional = fictional
+        self.domain_status = domain_status
+        self.vendor_dnc = vendor_dnc
+        self.litigator = litigator
+
+    def add(self, sighting: Sighting, parcel_ids: tuple[str, ...]) -> None:
+        if self.more is None:
+            self.more = [sighting]
+        else:
+            self.more.append(sighting)
+        current = self.parcel_ids
+        if current is parcel_ids:
+            return
+        if isinstance(current, tuple):
+            if current != parcel_ids:
+                self.parcel_ids = {*current, *parcel_ids}
+        else:
+            current.update(parcel_ids)
+
+
+_new_sighting = slot_factory(Sighting)
+_new_contact = slot_factory(Contact)
 
 
 class ContactBuilder:
@@ -197,16 +319,20 @@ class ContactBuilder:
         self.emails = emails
         self.parcel_owner: dict[str, str] = {}
         self.owner_parcels: dict[str, list[str]] = {}
-        key_cache: dict[tuple[str, MailingAddress], str] = {}
-        for parcel in parcels:
-            cache_key = (parcel.owner_name, parcel.mailing)
-            key = key_cache.get(cache_key)
-            if key is None:
-                key = key_cache[cache_key] = owner_key(parcel.owner_name, parcel.mailing)
-            pid = normalize_parcel_id(parcel.parcel_id)
-            self.parcel_owner[pid] = key
-            self.owner_parcels.setdefault(key, []).append(pid)
+        parcel_list = parcels if isinstance(parcels, Sequence) else list(parcels)
+        with gc_paused():
+            pids, keys = owner_keys(parcel_list)
+            parcel_owner = self.parcel_owner
+            owner_parcels = self.owner_parcels
+            for pid, key in zip(pids, keys, strict=True):
+                parcel_owner[pid] = key
+                listed = owner_parcels.get(key)
+                if listed is None:
+                    owner_parcels[key] = [pid]
+                else:
+                    listed.append(pid)
         self._contacts: dict[tuple[str, str, str], _Accumulator] = {}
+        self._nul_in_keys = False  # a key part holding NUL: contacts() sorts the tuples
         self.rejects: list[RowReject] = []
         self.stats = BuildStats()
 
@@ -230,8 +356,10 @@ class ContactBuilder:
         self.rejects.extend(vendor_file.rejects)
         self.stats.rows_rejected += len(vendor_file.rejects)
         self.stats.duplicate_rows += len(vendor_file.duplicates)
-        for row in vendor_file.rows:
-            self.add_row(row, source)
+        with gc_paused():
+            add_row = self.add_row
+            for row in vendor_file.rows:
+                add_row(row, source)
 
     def add_row(self, row: VendorRow, source: Source) -> bool:
         """Validate and merge one row; False when the row was rejected."""
@@ -243,49 +371,70 @@ class ContactBuilder:
             stats.rows_rejected += 1
             return False
         key, parcel_ids = linked
-        good = 0
+        good = merged = rejected = 0
         contacts = self._contacts
-        for phone in row.phones:
-            check = self.phones.check(phone.raw)
-            if not check.ok:
-                self.rejects.append(RowReject(row.source_file, row.line, check.reason_code or "",
-                                              check.reason or "", phone.column, phone.raw))
-                stats.values_rejected += 1
-                continue
-            good += 1
-            acc = contacts.get((key, "phone", check.e164))  # type: ignore[arg-type]
-            if acc is None:
-                acc = contacts[(key, "phone", check.e164)] = _Accumulator(  # type: ignore[index]
-                    number_type=check.number_type, fictional=check.fictional)
-            else:
-                stats.sightings_merged += 1
-            acc.parcel_ids.update(parcel_ids)
-            if check.extension:
-                acc.extensions.add(check.extension)
-            acc.sightings.append(Sighting(
-                source, row.source_file, row.line, phone.column, phone.raw, phone.position,
-                phone.vendor_type, phone.vendor_dnc,
-                phone.litigator if phone.litigator is not None else (row.litigator or None)))
-        for email in row.emails:
-            check = self.emails.check(email.raw)
-            if not check.ok:
-                self.rejects.append(RowReject(row.source_file, row.line, check.reason_code or "",
-                                              check.reason or "", email.column, email.raw))
-                stats.values_rejected += 1
-                continue
-            good += 1
-            ekey = (key, "email", check.normalized or "")
-            acc = contacts.get(ekey)
-            if acc is None:
-                acc = contacts[ekey] = _Accumulator(domain_status=check.domain_status)
-            else:
-                stats.sightings_merged += 1
-            acc.parcel_ids.update(parcel_ids)
-            acc.sightings.append(Sighting(source, row.source_file, row.line, email.column,
-                                          email.raw, email.position))
+        source_file, line = row.source_file, row.line
+        if row.phones:
+            check_phone = self.phones.check
+            row_litigator = row.litigator or None
+            for phone in row.phones:
+                check = check_phone(phone.raw)
+                if not check.ok:
+                    self.rejects.append(RowReject(source_file, line, check.reason_code or "",
+                                                  check.reason or "", phone.column, phone.raw))
+                    rejected += 1
+                    continue
+                good += 1
+                litigator = phone.litigator if phone.litigator is not None else row_litigator
+                sighting = _new_sighting(source, source_file, line, phone.column, phone.raw,
+                                         phone.position, phone.vendor_type, phone.vendor_dnc,
+                                         litigator)
+                ckey = (key, "phone", check.e164 or "")
+                acc = contacts.get(ckey)
+                if acc is None:
+                    acc = contacts[ckey] = _Accumulator(
+                        parcel_ids, sighting, check.number_type, check.fictional, None,
+                        bool(phone.vendor_dnc), bool(litigator))
+                    if "\0" in key:
+                        self._nul_in_keys = True
+                else:
+                    merged += 1
+                    acc.add(sighting, parcel_ids)
+                    if phone.vendor_dnc:
+                        acc.vendor_dnc = True
+                    if litigator:
+                        acc.litigator = True
+                if check.extension:
+                    if acc.extensions is None:
+                        acc.extensions = set()
+                    acc.extensions.add(check.extension)
+        if row.emails:
+            check_email = self.emails.check
+            for email in row.emails:
+                echeck = check_email(email.raw)
+                if not echeck.ok:
+                    self.rejects.append(RowReject(source_file, line, echeck.reason_code or "",
+                                                  echeck.reason or "", email.column, email.raw))
+                    rejected += 1
+                    continue
+                good += 1
+                sighting = _new_sighting(source, source_file, line, email.column, email.raw,
+                                         email.position, None, None, None)
+                ekey = (key, "email", echeck.normalized or "")
+                acc = contacts.get(ekey)
+                if acc is None:
+                    contacts[ekey] = _Accumulator(parcel_ids, sighting, None, False,
+                                                  echeck.domain_status, False, False)
+                    if "\0" in key or "\0" in ekey[2]:
+                        self._nul_in_keys = True
+                else:
+                    merged += 1
+                    acc.add(sighting, parcel_ids)
         stats.sightings += good
+        stats.sightings_merged += merged
+        stats.values_rejected += rejected
         if not good:
-            self.rejects.append(RowReject(row.source_file, row.line, "no_valid_contact",
+            self.rejects.append(RowReject(source_file, line, "no_valid_contact",
                                           "no phone or email of the row passed validation"))
             stats.rows_rejected += 1
             return False
@@ -294,21 +443,68 @@ class ContactBuilder:
 
     def contacts(self) -> list[Contact]:
         """Every merged contact with its confidence, ordered by owner, channel, value."""
-        out = []
+        out: list[Contact] = []
         scores: dict[tuple, tuple[float, str]] = {}
-        for (key, channel, value), acc in sorted(self._contacts.items()):
-            evidence = tuple(sorted({(s.source.kind.value, s.source.name, s.position,
-                                      s.vendor_type) for s in acc.sightings},
-                                    key=lambda e: (e[1], e[2], e[0], e[3] or "")))
-            signature = (channel, acc.number_type, acc.domain_status, evidence)
-            found = scores.get(signature)
-            if found is None:
-                result = score((Evidence(*e) for e in evidence), channel, acc.number_type,
-                               acc.domain_status)
-                found = scores[signature] = (result.score, result.reason)
-            out.append(Contact(
-                key, channel, value, tuple(sorted(acc.parcel_ids)), tuple(acc.sightings),
-                acc.number_type, tuple(sorted(acc.extensions)), acc.fictional,
-                acc.domain_status, any(s.vendor_dnc for s in acc.sightings),
-                any(s.litigator for s in acc.sightings), found[0], found[1]))
+        # (id(Source), position, vendor type, channel, number type, domain status) -> score
+        single_scores: dict[tuple, tuple[float, str]] = {}
+        with gc_paused():
+            # Sorting on one string per contact is about 3x faster than on the key tuples,
+            # and gives their order as long as no part of a key holds NUL. Sorted backwards
+            # and popped from the end, so each (key, record) pair is freed once used.
+            ordered = sorted(self._contacts.items(), reverse=True,
+                             key=_tuple_order if self._nul_in_keys else _text_order)
+            while ordered:
+                (key, channel, value), acc = ordered.pop()
+                first = acc.first
+                if acc.more is None:  # one sighting, most contacts: a flat key finds the score
+                    sightings: tuple[Sighting, ...] = (first,)
+                    single = (id(first.source), first.position, first.vendor_type, channel,
+                              acc.number_type, acc.domain_status)
+                    found = single_scores.get(single)
+                    if found is None:
+                        source = first.source
+                        evidence: tuple = ((source.kind.value, source.name, first.position,
+                                            first.vendor_type),)
+                        found = single_scores[single] = self._score(
+                            scores, evidence, channel, acc.number_type, acc.domain_status)
+                else:
+                    sightings = (first, *acc.more)
+                    evidence = tuple(sorted(
+                        {(s.source.kind.value, s.source.name, s.position, s.vendor_type)
+                         for s in sightings},
+                        key=_evidence_order))
+                    found = self._score(scores, evidence, channel, acc.number_type,
+                                        acc.domain_status)
+                parcel_ids = acc.parcel_ids
+                if not isinstance(parcel_ids, tuple) or len(parcel_ids) != 1:
+                    parcel_ids = tuple(sorted(set(parcel_ids)))
+                out.append(_new_contact(
+                    key, channel, value, parcel_ids, sightings, acc.number_type,
+                    tuple(sorted(acc.extensions)) if acc.extensions else (), acc.fictional,
+                    acc.domain_status, acc.vendor_dnc, acc.litigator, found[0], found[1]))
         return out
+
+    @staticmethod
+    def _score(scores: dict[tuple, tuple[float, str]], evidence: tuple, channel: str,
+               number_type: str | None, domain_status: str | None) -> tuple[float, str]:
+        """The (score, reason) of a contact's evidence, computed once per signature."""
+        signature = (channel, number_type, domain_status, evidence)
+        found = scores.get(signature)
+        if found is None:
+            result = score((Evidence(*e) for e in evidence), channel, number_type,
+                           domain_status)
+            found = scores[signature] = (result.score, result.reason)
+        return found
+
+
+def _evidence_order(evidence: tuple[str, str, int, str | None]) -> tuple[str, int, str, str]:
+    return evidence[1], evidence[2], evidence[0], evidence[3] or ""
+
+
+def _text_order(item: tuple[tuple[str, str, str], _Accumulator]) -> str:
+    key, channel, value = item[0]
+    return f"{key}\0{channel}\0{value}"
+
+
+def _tuple_order(item: tuple[tuple[str, str, str], _Accumulator]) -> tuple[str, str, str]:
+    return item[0]

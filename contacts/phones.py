@@ -256,18 +256,23 @@ def _state_of(description: str) -> str | None:
     return tail if tail in _STATE_CODES else None
 
 
-@lru_cache(maxsize=1024)
 def area_code_info(area_code_or_e164: str) -> AreaCodeInfo:
     """States and time zones for an area code (``"850"``) or a +1 number in it.
 
     Asks ``phonenumbers.geocoder`` and ``phonenumbers.timezone`` about one number in every
     exchange 200..999 of the area code (their data is keyed by up to 7 digits, 1+NPA+NXX), and
-    unions the answers. Raises ValueError for something that is not a NANP area code.
+    unions the answers (cached per area code, not per number). Raises ValueError for something
+    that is not a NANP area code.
     """
     text = area_code_or_e164.strip()
     area_code = area_code_of(text) if text.startswith("+") else text
     if area_code is None or not _AREA_CODE.fullmatch(area_code):
         raise ValueError(f"not a NANP area code or +1 number: {area_code_or_e164!r}")
+    return _area_code_info(area_code)
+
+
+@lru_cache(maxsize=1024)
+def _area_code_info(area_code: str) -> AreaCodeInfo:
     regions: set[str] = set()
     zones: set[str] = set()
     for exchange in range(200, 1000):

@@ -89,7 +89,10 @@ def read_nal_owners(nal_path: Path | str) -> tuple[int, list[ParcelOwner]]:
                         encoding="utf8-lossy")
     frame = frame.with_columns(pl.all().fill_null(""))
     co_no = int(frame["CO_NO"][0]) if frame.height else 0
-    owners = [ParcelOwner(pid, name, MailingAddress(a1, a2, city, state, zipcode))
+    shared = {}.setdefault  # one string per distinct city, state, ZIP, second line
+    owners = [ParcelOwner(pid, name, MailingAddress(a1, shared(a2, a2), shared(city, city),
+                                                    shared(state, state),
+                                                    shared(zipcode, zipcode)))
               for pid, name, a1, a2, city, state, zipcode in frame.select(
                   _NAL_COLUMNS[1:]).iter_rows()]
     return co_no, owners

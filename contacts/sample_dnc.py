@@ -3,7 +3,8 @@
 One file per area code (`national_<area code>.txt`, ten digits per line, as the FTC delivers
 its full list), listing a deterministic share of that area code's fictional numbers
 (NPA-555-0100..0199), so the demo's scrub finds numbers on the registry and numbers that are
-clear. The demo loads these files with today's date as the download date (a fresh copy).
+clear; and a fictional Florida state list (`florida.txt`, `305,5550123` lines). The demo loads
+these files with today's date as the download date (fresh copies).
 """
 
 from __future__ import annotations
@@ -38,3 +39,21 @@ def write_sample_registry(out_dir: Path, county_numbers: Iterable[int],
         path.write_text("".join(f"{number}\n" for number in numbers))
         written.append(path)
     return written
+
+
+FLORIDA_SHARE = 0.05
+
+
+def write_sample_florida_list(out_dir: Path, county_numbers: Iterable[int],
+                              seed: int = 42) -> Path:
+    """A fictional Florida do-not-call list over the counties' area codes (area code and
+    number comma-separated, the other line format the loaders accept)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for area_code in area_codes_for(county_numbers):
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(int(area_code), 1)))
+        lines.extend(f"{area_code},55501{last_two:02d}\n" for last_two in range(100)
+                     if rng.random() < FLORIDA_SHARE)
+    path = out_dir / "florida.txt"
+    path.write_text("".join(lines))
+    return path

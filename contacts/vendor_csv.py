@@ -38,8 +38,11 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from contacts.bulk import gc_paused, slot_factory
 
 _FOLD = re.compile(r"[^a-z0-9]+")
 
@@ -72,6 +75,7 @@ _PHONE_ATTR = re.compile(r"^(phone|mobile|cell|wireless|landline)(\d+)"
                          r"(type|linetype|dnc|isdnc|donotcall|litigator)$")
 _EMAIL_COL = re.compile(r"^(email|emailaddress)(\d+)(address)?$")
 
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 _TRUE = frozenset({"y", "yes", "true", "t", "1", "dnc", "x"})
 _FALSE = frozenset({"n", "no", "false", "f", "0", "clean", "ok"})
 _TYPES = {"mobile": "mobile", "wireless": "mobile", "cell": "mobile", "cellular": "mobile",
@@ -271,23 +275,55 @@ def _flag(value: str) -> bool | None:
     return None
 
 
+def _line_breaks(text: str, start: int, end: int) -> int:
+    """Line breaks in ``text[start:end]`` as ``bytes.splitlines`` counts them (\\n, \\r, \\r\\n)."""
+    return (text.count("\n", start, end) + text.count("\r", start, end)
+            - text.count("\r\n", start, end))
+
+
+def _line_end(text: str, index: int) -> int:
+    """The end of the line holding ``text[index]``, its line break included."""
+    newline = text.find("\n", index)
+    limit = newline if newline >= 0 else len(text)
+    carriage = text.find("\r", index, limit)
+    if carriage >= 0:
+        return carriage + (2 if text.startswith("\n", carriage + 1) else 1)
+    return limit + 1 if newline >= 0 else len(text)
+
+
 def _decode(data: bytes, source_file: str) -> tuple[str, list[FileWarning]]:
+    """UTF-8 text; lines that are not UTF-8 decoded as Windows-1252, each with a warning
+    (line numbers as ``bytes.splitlines`` counts lines)."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
         return data.decode("utf-8"), []
     except UnicodeDecodeError:
         pass
+    # One pass: bytes that are not UTF-8 come back as lone surrogates U+DC80..U+DCFF (which
+    # valid UTF-8 cannot hold), so the bad lines are found without decoding line by line.
+    text = data.decode("utf-8", "surrogateescape")
     warnings: list[FileWarning] = []
     parts = []
-    for number, line in enumerate(data.splitlines(keepends=True), start=1):
-        try:
-            parts.append(line.decode("utf-8"))
-        except UnicodeDecodeError as error:
-            parts.append(line.decode("cp1252", errors="replace"))
-            warnings.append(FileWarning(source_file, number, f"not UTF-8 (byte "
-                                        f"{line[error.start]:#04x} at column {error.start + 1});"
-                                        f" decoded as Windows-1252"))
+    position, number = 0, 1  # the first text not yet copied, always at a line start
+    for match in _ESCAPED_BYTE.finditer(text):
+        bad = match.start()
+        if bad < position:
+            continue  # another bad byte of a line already decoded
+        newline = text.rfind("\n", position, bad)
+        carriage = text.rfind("\r", max(position, newline + 1), bad)
+        start = max(newline, carriage) + 1 if max(newline, carriage) >= 0 else position
+        number += _line_breaks(text, position, start)
+        end = _line_end(text, bad)
+        parts.append(text[position:start])
+        line = text[start:end].encode("utf-8", "surrogateescape")
+        column = len(text[start:bad].encode("utf-8"))
+        parts.append(line.decode("cp1252", errors="replace"))
+        warnings.append(FileWarning(source_file, number, f"not UTF-8 (byte {line[column]:#04x}"
+                                    f" at column {column + 1}); decoded as Windows-1252"))
+        number += 1
+        position = end
+    parts.append(text[position:])
     return "".join(parts), warnings
 
 
@@ -317,69 +353,128 @@ def read_vendor_text(data: bytes, source_file: str) -> VendorFile:
     rows: list[VendorRow] = []
     rejects: list[RowReject] = []
     duplicates: list[DuplicateRow] = []
-    seen: dict[tuple[str, ...], int] = {}
+    # Rows seen so far, keyed by their stripped fields joined with NUL (smaller than the tuple
+    # of fields); a row whose fields hold NUL themselves is keyed by the tuple instead.
+    seen: dict[str | tuple[str, ...], int] = {}
+    separators = width - 1
+    make_row = _row_builder(layout, source_file)
+    strip = str.strip
     previous_end = reader.line_num
-    for fields in reader:
-        line = previous_end + 1
-        previous_end = reader.line_num
-        if not fields or not any(f.strip() for f in fields):
-            continue
-        if len(fields) > width:
-            rejects.append(RowReject(source_file, line, "ragged_row",
-                                     f"row has {len(fields)} fields, the header {width}",
-                                     text=",".join(fields)))
-            continue
-        if len(fields) < width:
-            warnings.append(FileWarning(source_file, line, f"row has {len(fields)} fields, "
-                                        f"the header {width}; missing ones read as empty"))
-            fields = fields + [""] * (width - len(fields))
-        key = tuple(f.strip() for f in fields)
-        first_line = seen.get(key)
-        if first_line is not None:
-            duplicates.append(DuplicateRow(source_file, line, first_line))
-            continue
-        seen[key] = line
-        row = _row(layout, key, source_file, line)
-        if isinstance(row, RowReject):
-            rejects.append(row)
-        else:
-            rows.append(row)
+    with gc_paused():
+        for fields in reader:
+            line = previous_end + 1
+            previous_end = reader.line_num
+            if not fields:
+                continue
+            key = tuple(map(strip, fields))
+            if not any(key):
+                continue
+            count = len(fields)
+            if count > width:
+                rejects.append(RowReject(source_file, line, "ragged_row",
+                                         f"row has {count} fields, the header {width}",
+                                         text=",".join(fields)))
+                continue
+            if count < width:
+                warnings.append(FileWarning(source_file, line, f"row has {count} fields, "
+                                            f"the header {width}; missing ones read as empty"))
+                key = key + ("",) * (width - count)
+            joined = "\0".join(key)
+            marker = joined if joined.count("\0") == separators else key
+            first_line = seen.get(marker)
+            if first_line is not None:
+                duplicates.append(DuplicateRow(source_file, line, first_line))
+                continue
+            seen[marker] = line
+            row = make_row(key, line)
+            if isinstance(row, RowReject):
+                rejects.append(row)
+            else:
+                rows.append(row)
     return VendorFile(source_file, rows, rejects, duplicates, warnings, columns)
 
 
-def _row(layout: _Layout, f: tuple[str, ...], source_file: str,
-         line: int) -> VendorRow | RowReject:
-    parcel_id = f[layout.parcel] if layout.parcel is not None else ""
-    owner = f[layout.owner] if layout.owner is not None else ""
-    if not owner and layout.first_last is not None:
-        owner = " ".join(p for p in (f[layout.first_last[0]], f[layout.first_last[1]]) if p)
-    street = f[layout.street] if layout.street is not None else ""
-    mailing = None
-    if street:
-        mailing = MailingAddress(
-            street, f[layout.line2] if layout.line2 is not None else "",
-            f[layout.city] if layout.city is not None else "",
-            f[layout.state] if layout.state is not None else "",
-            f[layout.zip] if layout.zip is not None else "")
-    if not parcel_id and not (owner and mailing and (mailing.zip or mailing.city)):
-        return RowReject(source_file, line, "no_key", "row has no parcel id and no owner name "
-                         "with a mailing address (street and ZIP or city)", text=",".join(f))
-    phones = []
-    for n, idx, kind, type_idx, dnc_idx, lit_idx in layout.phones:
-        raw = f[idx]
-        if not raw:
-            continue
-        vendor_type = kind
-        if type_idx is not None and f[type_idx]:
-            vendor_type = _TYPES.get(f[type_idx].lower(), "other")
-        phones.append(VendorPhone(
-            raw, n, f"phone{n}", vendor_type,
-            _flag(f[dnc_idx]) if dnc_idx is not None else None,
-            _flag(f[lit_idx]) if lit_idx is not None else None))
-    emails = tuple(VendorEmail(f[idx], n, f"email{n}") for n, idx in layout.emails if f[idx])
-    if not phones and not emails:
-        return RowReject(source_file, line, "no_contact", "row has no phone and no email value",
-                         text=",".join(f))
-    litigator = bool(layout.litigator is not None and _flag(f[layout.litigator]))
-    return VendorRow(source_file, line, parcel_id or None, owner, mailing, tuple(phones),
-                     emails, litigator)
+_new_phone = slot_factory(VendorPhone)
+_new_email = slot_factory(VendorEmail)
+_new_mailing = slot_factory(MailingAddress)
+_new_row = slot_factory(VendorRow)
+_MISSING = object()
+_FLAG_SPELLINGS: dict[str, bool | None] = {
+    spelling: word in _TRUE for word in _TRUE | _FALSE
+    for spelling in (word, word.upper(), word.title())}
+_FLAG_SPELLINGS[""] = None
+
+
+def _flag_of(value: str) -> bool | None:
+    """``_flag`` of an already stripped value, the usual spellings looked up."""
+    found = _FLAG_SPELLINGS.get(value, _MISSING)
+    return _flag(value) if found is _MISSING else found  # type: ignore[return-value]
+
+
+def _row_builder(layout: _Layout, source_file: str
+                 ) -> Callable[[tuple[str, ...], int], VendorRow | RowReject]:
+    """The function that turns one row's stripped fields into a ``VendorRow`` or a reject,
+    with the layout's column indexes bound once."""
+    parcel_idx, owner_idx, first_last = layout.parcel, layout.owner, layout.first_last
+    street_idx, line2_idx, city_idx = layout.street, layout.line2, layout.city
+    state_idx, zip_idx, litigator_idx = layout.state, layout.zip, layout.litigator
+    # Per phone / email column: its layout and the records already made for it. Values repeat
+    # across rows (an owner's phones on each of their parcels' rows), and the records are
+    # frozen, so equal ones are made once and shared, as are repeated address parts.
+    phones_layout = tuple((n, idx, kind, type_idx, dnc_idx, lit_idx, f"phone{n}", {})
+                          for n, idx, kind, type_idx, dnc_idx, lit_idx in layout.phones)
+    emails_layout = tuple((n, idx, f"email{n}", {}) for n, idx in layout.emails)
+    types = _TYPES
+    shared = {}.setdefault
+
+    def make_row(f: tuple[str, ...], line: int) -> VendorRow | RowReject:
+        parcel_id = f[parcel_idx] if parcel_idx is not None else ""
+        owner = f[owner_idx] if owner_idx is not None else ""
+        if not owner and first_last is not None:
+            owner = " ".join(p for p in (f[first_last[0]], f[first_last[1]]) if p)
+        street = f[street_idx] if street_idx is not None else ""
+        mailing = None
+        if street:
+            line2 = f[line2_idx] if line2_idx is not None else ""
+            city = f[city_idx] if city_idx is not None else ""
+            state = f[state_idx] if state_idx is not None else ""
+            zip_code = f[zip_idx] if zip_idx is not None else ""
+            mailing = _new_mailing(street, shared(line2, line2), shared(city, city),
+                                   shared(state, state), shared(zip_code, zip_code))
+        if not parcel_id and not (owner and mailing and (mailing.zip or mailing.city)):
+            return RowReject(source_file, line, "no_key", "row has no parcel id and no owner "
+                             "name with a mailing address (street and ZIP or city)",
+                             text=",".join(f))
+        phones = []
+        for n, idx, kind, type_idx, dnc_idx, lit_idx, column, made in phones_layout:
+            raw = f[idx]
+            if not raw:
+                continue
+            type_text = f[type_idx] if type_idx is not None else ""
+            dnc_text = f[dnc_idx] if dnc_idx is not None else None
+            lit_text = f[lit_idx] if lit_idx is not None else None
+            phone_key = (raw, type_text, dnc_text, lit_text)
+            phone = made.get(phone_key)
+            if phone is None:
+                vendor_type = types.get(type_text.lower(), "other") if type_text else kind
+                phone = made[phone_key] = _new_phone(
+                    raw, n, column, vendor_type,
+                    _flag_of(dnc_text) if dnc_text is not None else None,
+                    _flag_of(lit_text) if lit_text is not None else None)
+            phones.append(phone)
+        emails = []
+        for n, idx, column, made in emails_layout:
+            raw = f[idx]
+            if raw:
+                email = made.get(raw)
+                if email is None:
+                    email = made[raw] = _new_email(raw, n, column)
+                emails.append(email)
+        if not phones and not emails:
+            return RowReject(source_file, line, "no_contact",
+                             "row has no phone and no email value", text=",".join(f))
+        litigator = bool(litigator_idx is not None and _flag_of(f[litigator_idx]))
+        return _new_row(source_file, line, parcel_id or None, owner, mailing, tuple(phones),
+                        tuple(emails), litigator)
+
+    return make_row

@@ -69,6 +69,12 @@ _UniqueKeyLoader.add_constructor(
 )
 
 
+def load_yaml_strict(text: str) -> Any:
+    """Parse YAML safely (a SafeLoader subclass: no object construction), refusing a key
+    repeated within one mapping instead of silently keeping the last value."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # nosec B506  # a SafeLoader subclass
+
+
 def _field_path(location: tuple[int | str, ...]) -> str:
     path = ""
     for part in location:
@@ -82,7 +88,7 @@ def _parse_market(path: Path) -> tuple[Market | None, list[MarketProblem]]:
     except OSError as error:
         return None, [MarketProblem(path, "(file)", f"cannot read: {error.strerror or error}")]
     try:
-        document = yaml.load(text, Loader=_UniqueKeyLoader)
+        document = load_yaml_strict(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"

@@ -165,6 +165,9 @@ class EmailIdentity(StrictModel):
     """Who the market's emails come from; CAN-SPAM needs true headers and a postal address."""
 
     sender_name: str = Field(min_length=1)
+    agent_name: str | None = Field(
+        default=None, min_length=1,
+        description="the person the messages name ({{ agent_name }}); a real person who answers")
     from_address: str
     reply_to: str | None = None
     postal_address: str = Field(min_length=10, description="valid physical postal address")
@@ -183,6 +186,8 @@ class Costs(StrictModel):
     sms_segment_usd: NonNegative
     email_usd: NonNegative
     skip_trace_usd: NonNegative
+    # Twilio Lookup v2 line type intelligence, per lookup (Twilio's list price, 2025: $0.008).
+    lookup_usd: NonNegative = 0.008
 
 
 class ScrapingPolicy(StrictModel):

@@ -13,7 +13,11 @@ import typer
 from markets.loader import MarketConfigError, load_markets, market_files, validate_files
 from outreach.campaigns.cli import campaigns_app
 from outreach.cli import ledger_app
+from outreach.compliance.cli import compliance_app
+from outreach.replies.cli import replies_app
+from pipelines.cli_backup import backup_command, restore_command, retention_app
 from pipelines.cli_contacts import contacts_app, dnc_app
+from pipelines.cli_operations import configure_cli_logging, doctor
 
 app = typer.Typer(help="County-by-county wholesaling data pipeline.", no_args_is_help=True,
                   add_completion=False)
@@ -26,6 +30,13 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(dnc_app, name="dnc")
 app.add_typer(campaigns_app, name="campaigns")
+app.add_typer(compliance_app, name="compliance")
+app.add_typer(replies_app, name="replies")
+app.callback()(configure_cli_logging)
+app.command("doctor")(doctor)
+app.command("backup")(backup_command)
+app.command("restore")(restore_command)
+app.add_typer(retention_app, name="retention")
 
 
 def _fail_with_problems(error: MarketConfigError) -> None:
@@ -145,6 +156,12 @@ def demo(
         "--contacts/--no-contacts",
         help="Also import the sample contacts into the ledger and report lead coverage.")]
         = True,
+    publish: Annotated[bool, typer.Option(
+        "--publish/--no-publish", help="Write the dashboards' snapshot at the end.")] = True,
+    outreach: Annotated[bool, typer.Option(
+        "--outreach/--no-outreach",
+        help="After the contacts, enroll leads and send the due touches to the outbox.")]
+        = True,
 ) -> None:
     """Generate sample data when missing, materialize every market through Dagster, import
     the sample contacts, and print parcels, leads per tier, median ARV, offers and the share
@@ -153,7 +170,7 @@ def demo(
 
     try:
         ok = run_demo(parcels=parcels, seed=seed, market_codes=markets, echo=typer.echo,
-                      contacts=contacts)
+                      contacts=contacts, publish=publish, outreach=outreach)
     except MarketConfigError as error:
         _fail_with_problems(error)
     except DemoError as error:
@@ -300,6 +317,30 @@ def scrape_arcgis(
     typer.echo(summary.describe(), err=True)
     if not summary.verified:
         raise typer.Exit(1)
+
+
+@app.command()
+def dashboard(
+    port: Annotated[int, typer.Option(help="Port of the dashboards.")] = 8501,
+    address: Annotated[str, typer.Option(
+        help="Address to listen on (loopback unless a proxy in front needs otherwise).")]
+        = "127.0.0.1",
+) -> None:
+    """Open the Streamlit dashboards on the published snapshot (password from
+    WHOLESALER_DASHBOARD_PASSWORD; the demo's is generated under data/secrets/)."""
+    from dashboards.access import PASSWORD_ENV, configured_password
+    from pipelines import settings
+
+    configured_password()
+    where = (f"${PASSWORD_ENV}" if os.environ.get(PASSWORD_ENV)
+             else str(settings.secrets_dir() / "dashboard_password"))
+    typer.echo(f"Dashboards on http://{address}:{port} (password: {where})")
+    command = [sys.executable, "-m", "streamlit", "run",
+               str(settings.PROJECT_ROOT / "dashboards" / "streamlit_app.py"),
+               "--server.headless", "true", "--server.port", str(port),
+               "--server.address", address,
+               "--browser.gatherUsageStats", "false"]
+    raise typer.Exit(subprocess.call(command, cwd=settings.PROJECT_ROOT))
 
 
 if __name__ == "__main__":

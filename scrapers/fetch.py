@@ -35,6 +35,8 @@ def local_file(location: str, cache_dir: Path, *, timeout_seconds: float = 120.0
 
 
 def _download(url: str, cache_dir: Path, timeout_seconds: float) -> Path:
+    if urllib.parse.urlparse(url).scheme not in ("http", "https"):
+        raise LocationError(f"{url}: only http(s) URLs are downloaded")
     name = Path(urllib.parse.urlparse(url).path).name or "download"
     target = cache_dir / name
     if target.is_file():
@@ -43,7 +45,7 @@ def _download(url: str, cache_dir: Path, timeout_seconds: float) -> Path:
     partial = target.with_name(target.name + ".part")
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     try:
-        with (urllib.request.urlopen(request, timeout=timeout_seconds) as response,
+        with (urllib.request.urlopen(request, timeout=timeout_seconds) as response,  # nosec B310  # http(s) only, checked above
               partial.open("wb") as out):
             shutil.copyfileobj(response, out)
     except OSError as error:

@@ -3,8 +3,6 @@ with lookups by keyed hash, key rotation, do-not-call lists and contact scrubs."
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import date
 
@@ -112,7 +110,7 @@ def test_key_rotation_re_encrypts_so_the_old_key_can_go(ledger, pii_keys, monkey
     pii.reset_keyring()
     with ledger_session(ledger) as session:
         reports = rotate_ledger_keys(session)
-    assert [(r.table, r.rows) for r in reports] == [("contacts", 2)]
+    assert [(r.table, r.rows) for r in reports] == [("contacts", 2), ("messages", 0)]
     with ledger.connect() as connection:
         after = connection.execute(sa.text("SELECT value FROM contacts")).scalars().all()
     assert set(after).isdisjoint(before)
@@ -203,30 +201,15 @@ def test_stale_or_missing_registry_copy_blocks_sms(ledger):
 
 
 @pytest.mark.postgres
-def test_migrations_and_encryption_on_postgresql(pii_keys):
-    url = os.environ.get("TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("TEST_POSTGRES_URL is not set (CI sets it for the server on 127.0.0.1)")
-    database = f"ledger_test_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{database}"'))
-    engine = ledger_engine(sa.engine.make_url(url).set(database=database).render_as_string(
-        hide_password=False))
-    try:
-        upgrade_ledger(engine)
-        assert ledger_revision(engine) == head_revision()
-        phone_id, _ = _add_owner_with_contacts(engine)
-        with engine.connect() as connection:
-            stored = connection.execute(sa.text("SELECT value FROM contacts")).scalars().all()
-        assert PHONE not in stored and EMAIL not in stored
-        with ledger_session(engine) as session:
-            load_dnc_list(session, _national_list([PHONE], date(2026, 11, 1)))
-            load_dnc_list(session, _national_list([PHONE], date(2026, 11, 2), change=True))
-            scrub = scrub_contact(session, session.get(Contact, phone_id), date(2026, 11, 21))
-            assert scrub.is_listed
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE "{database}" WITH (FORCE)'))
-        admin.dispose()
+def test_migrations_and_encryption_on_postgresql(pii_keys, postgres_ledger):
+    engine = postgres_ledger
+    assert ledger_revision(engine) == head_revision()
+    phone_id, _ = _add_owner_with_contacts(engine)
+    with engine.connect() as connection:
+        stored = connection.execute(sa.text("SELECT value FROM contacts")).scalars().all()
+    assert PHONE not in stored and EMAIL not in stored
+    with ledger_session(engine) as session:
+        load_dnc_list(session, _national_list([PHONE], date(2026, 11, 1)))
+        load_dnc_list(session, _national_list([PHONE], date(2026, 11, 2), change=True))
+        scrub = scrub_contact(session, session.get(Contact, phone_id), date(2026, 11, 21))
+        assert scrub.is_listed

@@ -5,6 +5,7 @@ marts, and materializing one market leaves the other untouched."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -276,7 +277,8 @@ def _ledger_counts(root: Path) -> dict[str, int]:
     engine = sa.create_engine(f"sqlite:///{root / 'data' / 'outreach.db'}")
     with engine.connect() as connection:
         counts = {table: connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
-                  for table in ("owners", "contacts", "contact_sources", "owner_parcels")}
+                  for table in ("owners", "contacts", "contact_sources", "owner_parcels",
+                                "enrollments", "messages", "consents")}
     engine.dispose()
     return counts
 
@@ -311,7 +313,64 @@ def test_demo_imports_contacts_and_reports_lead_coverage(demo_run, monkeypatch):
     assert not [email for email in emails if email.encode() in raw]
 
 
-def test_rerun_adds_no_contacts(demo_run, monkeypatch):
+def test_demo_outboxes_only_what_the_gate_allowed_at_allowed_times(demo_run, monkeypatch):
+    """The demo's outreach step: leads enrolled, touches sent to the outbox (nothing is live),
+    and every outboxed message carries an allowed compliance decision for the same send (its
+    idempotency key is the decision's reference) at a planned time inside the recipient's
+    window; refusals are reported by reason."""
+    root, ok, output = demo_run
+    assert ok, "\n".join(output)
+    text = "\n".join(output)
+    for code in MARKETS:
+        assert f"Outreach for {code}" in text
+    assert "outboxed" in text and "no_consent" in text, text
+    _use(root, monkeypatch)
+    from sqlalchemy import func, select
+
+    from outreach.compliance.window import window_decision
+    from outreach.ledger import pii
+    from outreach.ledger.db import ledger_engine, ledger_session
+    from outreach.ledger.models import ComplianceDecision, Enrollment, Message
+
+    pii.reset_keyring()
+    engine = ledger_engine()
+    try:
+        with ledger_session(engine) as session:
+            enrolled = dict(session.execute(
+                select(Enrollment.market_code, func.count()).group_by(Enrollment.market_code))
+                .tuples().all())
+            outboxed = session.execute(
+                select(Message, ComplianceDecision).outerjoin(
+                    ComplianceDecision, ComplianceDecision.compliance_decision_id
+                    == Message.compliance_decision_id)
+                .where(Message.status == "outboxed")).all()
+            assert set(enrolled) == set(MARKETS) and all(enrolled.values())
+            assert outboxed, "the demo outbox is empty"
+            for message, decision in outboxed:
+                assert message.provider == "outbox" and message.direction == "outbound"
+                assert decision is not None and decision.is_allowed, message.message_id
+                assert decision.reference == message.idempotency_key
+                assert decision.planned_at == message.planned_at
+                assert decision.contact_id == message.contact_id
+                if message.channel == "sms":
+                    window = window_decision(message.counterpart, message.planned_at)
+                    assert window.allowed, window.as_dict()
+            refused = session.execute(
+                select(Message.status, ComplianceDecision.is_allowed).join(
+                    ComplianceDecision, ComplianceDecision.compliance_decision_id
+                    == Message.compliance_decision_id)
+                .where(Message.status.in_(("refused", "deferred")))).all()
+            assert refused and not any(allowed for _, allowed in refused)
+    finally:
+        engine.dispose()
+        pii.reset_keyring()
+    lines = [json.loads(line) for path in (root / "data" / "outbox").glob("*.jsonl")
+             for line in path.read_text().splitlines()]
+    assert sorted(line["message_id"] for line in lines) == sorted(
+        message.message_id for message, _ in outboxed)
+
+
+def test_rerun_adds_no_contacts_enrollments_or_messages(demo_run, monkeypatch):
     root, _, _ = demo_run
     _use(root, monkeypatch)
     before = _ledger_counts(root)

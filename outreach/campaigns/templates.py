@@ -19,7 +19,7 @@ from typing import Literal
 
 import smsutil
 import yaml
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -117,13 +117,19 @@ def load_template(name: str, directory: Path = TEMPLATES_DIR) -> MessageTemplate
     return template
 
 
+@cache
+def _compiled(source: str, is_html: bool) -> Template:
+    """Each template text is compiled once per process (rendering is per message)."""
+    return (_HTML_ENV if is_html else _ENV).from_string(source)
+
+
 def render(template: MessageTemplate, context: Mapping[str, object]) -> RenderedMessage:
     """Render a template; a missing variable is an error, never an empty string."""
     try:
-        body = _ENV.from_string(template.body).render(context).strip()
-        subject = (_ENV.from_string(template.subject).render(context).strip()
+        body = _compiled(template.body, False).render(context).strip()
+        subject = (_compiled(template.subject, False).render(context).strip()
                    if template.subject else None)
-        html = _HTML_ENV.from_string(template.html).render(context) if template.html else None
+        html = _compiled(template.html, True).render(context) if template.html else None
     except UndefinedError as error:
         raise TemplateError(f"template {template.name}: {error}") from error
     if template.channel == "sms" and not _STOP_WORDS.search(body):

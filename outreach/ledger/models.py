@@ -221,6 +221,26 @@ class DncScrub(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
 
 
+class PhoneLookup(Base):
+    """One paid line-type lookup of a phone (Twilio Lookup v2 `line_type_intelligence`), kept
+    by the phone's keyed lookup hash, never the number. The newest row of a phone is reused
+    until it is older than the configured age; every row is one billed lookup, so the table
+    is also the lookup cost ledger."""
+
+    __tablename__ = "phone_lookups"
+    __table_args__ = (Index("ix_phone_lookups_hash_at", "phone_hash", "looked_up_at"),)
+
+    phone_lookup_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    phone_hash: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(30), default="twilio_lookup_v2")
+    is_valid: Mapped[bool | None] = mapped_column(Boolean)
+    line_type: Mapped[str | None] = mapped_column(String(30))
+    carrier_name: Mapped[str | None] = mapped_column(String(200))
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    looked_up_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
 class AuditEntry(Base):
     """Who did what to which record, and when; append-only."""
 
@@ -233,3 +253,187 @@ class AuditEntry(Base):
     entity_type: Mapped[str] = mapped_column(String(50))
     entity_id: Mapped[str | None] = mapped_column(String(100))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Consent(Base):
+    """Consent of one contact to messages on one channel: where and how it was given, the
+    wording shown, when; `revoked_at` once withdrawn (a new consent is a new row)."""
+
+    __tablename__ = "consents"
+    __table_args__ = (Index("ix_consents_contact_channel", "contact_id", "channel"),)
+
+    consent_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.contact_id"))
+    channel: Mapped[str] = mapped_column(String(10))  # sms | email
+    source: Mapped[str] = mapped_column(String(200))
+    wording: Mapped[str] = mapped_column(Text)
+    granted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class Suppression(Base):
+    """A permanent stop (opt-out, complaint, bounce, operator): for a person (owner), a
+    contact value (its keyed hash, so the same number is stopped under every owner), or both;
+    on one channel or all. Never deleted."""
+
+    __tablename__ = "suppressions"
+
+    suppression_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("owners.owner_id"), index=True)
+    value_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(10))  # sms | email | all
+    reason: Mapped[str] = mapped_column(String(50))  # opt_out | complaint | bounce | operator
+    detail: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[int | None] = mapped_column(Integer)  # the message that caused it
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class ComplianceDecision(Base):
+    """One answer of the compliance gate: allowed or refused, every check with its reason,
+    and the version of the rules that decided."""
+
+    __tablename__ = "compliance_decisions"
+    __table_args__ = (
+        Index("ix_compliance_decisions_owner_planned", "owner_id", "planned_at"),
+        Index("ix_compliance_decisions_contact_planned", "contact_id", "planned_at"),
+    )
+
+    compliance_decision_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    decided_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    planned_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    channel: Mapped[str] = mapped_column(String(10))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.contact_id"))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("owners.owner_id"))
+    market_code: Mapped[str] = mapped_column(String(40))
+    is_allowed: Mapped[bool] = mapped_column(Boolean)
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    refusal_codes: Mapped[str] = mapped_column(String(500), default="")
+    rule_set_version: Mapped[str] = mapped_column(String(40))
+    reference: Mapped[str | None] = mapped_column(String(200), index=True)
+
+
+class CampaignRecord(Base):
+    """A campaign the ledger knows (its definition lives in campaigns/<name>.yaml); pausing is
+    recorded here so every send run sees it."""
+
+    __tablename__ = "campaigns"
+
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(60), unique=True)
+    definition_sha256: Mapped[str] = mapped_column(String(64))
+    is_paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    paused_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class Enrollment(Base):
+    """One owner (lead) in one campaign, and where its drip stands (see
+    outreach/campaigns/enrollment.py for the state machine)."""
+
+    __tablename__ = "enrollments"
+    __table_args__ = (UniqueConstraint("campaign_id", "owner_id"),
+                      Index("ix_enrollments_status", "campaign_id", "status"))
+
+    enrollment_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.campaign_id"))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("owners.owner_id"), index=True)
+    market_code: Mapped[str] = mapped_column(String(40))
+    parcel_id: Mapped[str] = mapped_column(String(40))
+    tier: Mapped[str] = mapped_column(String(2))
+    score: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(20))
+    touches_sent: Mapped[int] = mapped_column(Integer, default=0)
+    enrolled_on: Mapped[date] = mapped_column(Date)
+    last_sent_on: Mapped[date | None] = mapped_column(Date)
+    stop_reason: Mapped[str | None] = mapped_column(String(30))
+    paused_status: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
+
+
+class Message(Base):
+    """Every message in and out. An outbound touch is written (status `sending`) with its
+    idempotency key BEFORE the provider is called; the provider id and status follow. A row
+    left `sending` by a crash is reconciled, never re-sent blindly."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_owner_created", "owner_id", "created_at"),
+                      Index("ix_messages_status", "status"))
+
+    message_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    direction: Mapped[str] = mapped_column(String(10))  # outbound | inbound
+    channel: Mapped[str] = mapped_column(String(10))  # sms | email
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    enrollment_id: Mapped[int | None] = mapped_column(ForeignKey("enrollments.enrollment_id"),
+                                                      index=True)
+    touch_number: Mapped[int | None] = mapped_column(Integer)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("owners.owner_id"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.contact_id"))
+    counterpart_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    counterpart: Mapped[str | None] = mapped_column(EncryptedString)
+    template: Mapped[str | None] = mapped_column(String(60))
+    template_version: Mapped[int | None] = mapped_column(Integer)
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(Text)  # purged after the retention period
+    segments: Mapped[int | None] = mapped_column(Integer)
+    encoding: Mapped[str | None] = mapped_column(String(10))
+    provider: Mapped[str] = mapped_column(String(20))  # twilio | smtp | outbox
+    provider_message_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    error_code: Mapped[str | None] = mapped_column(String(60))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    compliance_decision_id: Mapped[int | None] = mapped_column(
+        ForeignKey("compliance_decisions.compliance_decision_id"))
+    planned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    attempted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    body_purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
+
+
+class MessageEvent(Base):
+    """The status history of a message: each change, from where, with the provider's detail."""
+
+    __tablename__ = "message_events"
+
+    message_event_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.message_id"), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(30))  # send | callback | reconcile | operator
+    error_code: Mapped[str | None] = mapped_column(String(60))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class LeadStatusChange(Base):
+    """A lead's pipeline status over time (new -> contacted -> replied -> interested ->
+    negotiating -> under_contract -> closed / dead / opted_out), with who and when; the
+    newest row is the current status."""
+
+    __tablename__ = "lead_status_changes"
+    __table_args__ = (Index("ix_lead_status_changes_owner_at", "owner_id", "changed_at"),)
+
+    lead_status_change_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("owners.owner_id"))
+    market_code: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20))
+    changed_by: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str] = mapped_column(Text, default="")
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class ConversationState(Base):
+    """Where the conversation with one owner stands (replies, issue 6): the state, whether a
+    human has taken over, and when it last changed."""
+
+    __tablename__ = "conversation_states"
+
+    owner_id: Mapped[int] = mapped_column(ForeignKey("owners.owner_id"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(30))
+    is_human_takeover: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)

@@ -12,7 +12,9 @@ Keys come from the environment:
   encrypts; all of them decrypt, so a key is rotated by putting a new key in front and running
   `wholesaler ledger rotate-keys`, then dropping the old key.
 - `WHOLESALER_PII_HASH_KEY`: the secret of the lookup hash (any string of 32+ characters).
-  Changing it needs a re-hash of every row (`rotate-keys` does that when given the old key).
+  Keep it stable: changing it would orphan every stored hash, and do-not-call numbers are
+  stored only as hashes, so the lists would have to be loaded again. No command re-hashes
+  yet (docs/operations.md says what to do if this key is exposed).
 
 When neither is set (the embedded demo), keys are generated once into
 `<data>/secrets/pii_keys.json` (mode 0600) and a warning says production must set them.

@@ -7,10 +7,12 @@ import dagster as dg
 from pipelines.partitions import market_partitions
 
 CONTACTS = dg.AssetSelection.groups("contacts")
+PUBLISHED = dg.AssetSelection.groups("published")
+OUTREACH = dg.AssetSelection.groups("outreach")  # its own job: pipelines/defs/outreach
 
 materialize_market = dg.define_asset_job(
     "materialize_market",
-    selection=dg.AssetSelection.all() - CONTACTS,
+    selection=dg.AssetSelection.all() - CONTACTS - PUBLISHED - OUTREACH,
     partitions_def=market_partitions,
     description="Load a market's roll and distress files and build its marts.",
 )
@@ -21,4 +23,10 @@ import_market_contacts = dg.define_asset_job(
     partitions_def=market_partitions,
     description="Import a market's contact files into the ledger and scrub its phones "
                 "against the do-not-call lists.",
+)
+
+publish_dashboards = dg.define_asset_job(
+    "publish_dashboards",
+    selection=PUBLISHED,
+    description="Write the dashboards' snapshot (every market) and swap it in atomically.",
 )

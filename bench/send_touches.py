@@ -1,0 +1,236 @@
+"""Benchmark: plan and send one day's touches for N enrollments (default 100 k) to a local
+Twilio-like server, gate and ledger writes included, beside the same server's ceiling.
+
+The server is tests/twilio_server.py in its own process (its own core and GIL) with the
+OpenAPI validation switched off (`validate_spec=False`: with it on, the server itself would
+be the whole story). The ledger is a fresh SQLite file seeded with N owners, each with one
+consented, scrubbed mobile number, and N enrollments of a one-market copy of
+fl_cash_offer_v1 whose daily cap allows them all.
+
+Figures, both through the official `twilio` client with the same number of threads:
+- ceiling: a bare loop of `messages.create` (no gate, no ledger), measured before and after
+  the run (`--ceiling-messages` each time); the mean is the floor the run is compared with;
+- run: `outreach.sending.send_due` over every enrollment: per message the enrollment re-read,
+  contact pick, render, gate facts loaded and the decision recorded with the attempt in one
+  transaction, the Twilio call, then the outcome, cost, event, enrollment and lead status in
+  a second transaction.
+
+    .venv/bin/python bench/send_touches.py [--enrollments 100000] [--workers 8]
+        [--ceiling-messages 20000] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+MESSAGING_SERVICE_SID = "MG" + "0123456789abcdef" * 2
+NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 10:00 in Orlando, a Monday
+SERVER_SCRIPT = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from twilio_server import TwilioServer
+server = TwilioServer(validate_spec=False).start()
+print(server.base_url, flush=True)
+sys.stdin.read()
+"""
+
+
+def start_server() -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen([sys.executable, "-c", SERVER_SCRIPT, str(ROOT / "tests")],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    base_url = process.stdout.readline().strip()
+    if not base_url.startswith("http"):
+        raise RuntimeError("the Twilio-like server did not start")
+    return process, base_url
+
+
+def phone_of(number: int) -> str:
+    return f"+1407{2000000 + number:07d}"
+
+
+def seed(engine, count: int) -> None:  # type: ignore[no-untyped-def]
+    """N owners with one consented, scrubbed mobile each, enrolled today (bulk inserts)."""
+    from sqlalchemy import insert
+
+    from outreach.ledger import pii
+    from outreach.ledger.db import ledger_session
+    from outreach.ledger.dnc_store import DncListLoad, load_dnc_list
+    from outreach.ledger.models import (
+        CampaignRecord,
+        Consent,
+        Contact,
+        DncScrub,
+        Enrollment,
+        Owner,
+        OwnerParcel,
+    )
+
+    keyring = pii.current_keyring()
+    listed_on = date(2026, 11, 20)
+    with ledger_session(engine) as session:
+        load_dnc_list(session, DncListLoad("national", "national.txt", "a" * 64, listed_on,
+                                           "argument", []))
+        load_dnc_list(session, DncListLoad("state", "fl.txt", "b" * 64, listed_on,
+                                           "argument", [], state="FL"))
+        session.add(CampaignRecord(name="bench_drip", definition_sha256="0" * 64))
+    granted = datetime(2026, 11, 1, tzinfo=UTC)
+    scrubbed = datetime(2026, 11, 22, tzinfo=UTC)
+    batch = 10_000
+    for start in range(1, count + 1, batch):
+        numbers = range(start, min(count, start + batch - 1) + 1)
+        with engine.begin() as connection:
+            connection.execute(insert(Owner), [
+                {"owner_id": n, "market_code": "orange_fl", "owner_key": f"OWNER {n}",
+                 "owner_name": f"OWNER{n} PAT", "mailing_state": "FL", "created_at": granted}
+                for n in numbers])
+            connection.execute(insert(OwnerParcel), [
+                {"owner_id": n, "parcel_id": f"P{n:07d}", "market_code": "orange_fl",
+                 "linked_by": "parcel_id", "created_at": granted} for n in numbers])
+            connection.execute(insert(Contact), [
+                {"contact_id": n, "owner_id": n, "channel": "phone", "value": phone_of(n),
+                 "value_hash": keyring.lookup_hash("phone", phone_of(n)),
+                 "value_hint": pii.mask_phone(phone_of(n)), "number_type": "mobile",
+                 "is_valid": True, "is_verified": False, "confidence": 0.9,
+                 "confidence_reason": "", "is_wrong_number": False, "created_at": granted,
+                 "updated_at": granted} for n in numbers])
+            connection.execute(insert(DncScrub), [
+                {"contact_id": n, "scrubbed_at": scrubbed, "is_listed": False, "listed_on": [],
+                 "national_downloaded_on": listed_on, "state_downloaded_on": listed_on,
+                 "is_sms_blocked": False, "reason": ""} for n in numbers])
+            connection.execute(insert(Consent), [
+                {"contact_id": n, "channel": "sms", "source": "web form", "wording": "Yes",
+                 "granted_at": granted, "created_at": granted} for n in numbers])
+            connection.execute(insert(Enrollment), [
+                {"campaign_id": 1, "owner_id": n, "market_code": "orange_fl",
+                 "parcel_id": f"P{n:07d}", "tier": "A", "score": 50 + (n % 50),
+                 "status": "not_started", "touches_sent": 0, "enrolled_on": NOW.date(),
+                 "created_at": granted, "updated_at": granted} for n in numbers])
+
+
+def ceiling(base_url: str, messages: int, workers: int) -> float:
+    """Messages per second of a bare `messages.create` loop (same client, same threads)."""
+    from twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
+
+    from outreach.service_settings import TwilioSettings
+    from outreach.twilio_client import twilio_rest_client
+
+    settings = TwilioSettings(twilio_account_sid=DEFAULT_ACCOUNT_SID,
+                              twilio_auth_token=DEFAULT_AUTH_TOKEN,
+                              wholesaler_twilio_base_url=base_url)
+    counter = iter(range(messages))
+    lock = threading.Lock()
+    body = ("Hi Pat, this is the team with Sunshine Porch Home Buyers. We buy houses in Orange "
+            "County as-is for cash. Reply STOP to opt out.")
+
+    def loop() -> None:
+        client = twilio_rest_client(settings)
+        while True:
+            with lock:
+                number = next(counter, None)
+            if number is None:
+                return
+            client.messages.create(to=phone_of(900_000 + number % 90_000), body=body,
+                                   messaging_service_sid=MESSAGING_SERVICE_SID,
+                                   status_callback="https://hooks.example.com/s?mid=1")
+
+    threads = [threading.Thread(target=loop) for _ in range(workers)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return messages / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--enrollments", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--ceiling-messages", type=int, default=20_000)
+    parser.add_argument("--keep", type=Path, help="keep the ledger in this folder")
+    args = parser.parse_args()
+
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="send_bench_"))
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["WHOLESALER_DATA_DIR"] = str(folder / "data")
+    from outreach.ledger import pii
+
+    os.environ[pii.KEYS_ENV] = pii.new_fernet_key()
+    os.environ[pii.HASH_KEY_ENV] = "bench-hash-key-" + "x" * 32
+    pii.reset_keyring()
+
+    from twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
+
+    from markets.loader import load_market
+    from outreach.campaigns.schema import CAMPAIGNS_DIR, load_campaign
+    from outreach.channels.outbox import OutboxChannel
+    from outreach.channels.sms import TwilioSmsChannel
+    from outreach.ledger.db import ledger_engine, upgrade_ledger
+    from outreach.sending import Channels, SendSettings, send_due
+    from outreach.service_settings import TwilioSettings
+    from outreach.twilio_client import twilio_rest_client
+
+    ledger = folder / "outreach.db"
+    ledger.unlink(missing_ok=True)
+    engine = ledger_engine(f"sqlite:///{ledger}")
+    upgrade_ledger(engine)
+    started = time.perf_counter()
+    seed(engine, args.enrollments)
+    seed_seconds = time.perf_counter() - started
+
+    campaign = load_campaign(CAMPAIGNS_DIR / "fl_cash_offer_v1.yaml").model_copy(update={
+        "name": "bench_drip", "markets": ["orange_fl"], "daily_volume_cap": 100_000})
+    market = load_market("orange_fl")
+    server, base_url = start_server()
+    try:
+        before = ceiling(base_url, args.ceiling_messages, args.workers)
+        settings = TwilioSettings(twilio_account_sid=DEFAULT_ACCOUNT_SID,
+                                  twilio_auth_token=DEFAULT_AUTH_TOKEN,
+                                  wholesaler_twilio_base_url=base_url)
+        channels = Channels(sms=TwilioSmsChannel(lambda: twilio_rest_client(settings),
+                                                 MESSAGING_SERVICE_SID),
+                            email=OutboxChannel(folder / "outbox", "email"))
+        config = SendSettings(wholesaler_unsubscribe_secret="bench-secret-" + "s" * 30,
+                              wholesaler_twilio_status_callback_url="https://hooks.example.com/s",
+                              wholesaler_sms_per_second=0)
+        started = time.perf_counter()
+        report = send_due(engine, campaign, market, NOW, channels=channels,
+                          workers=args.workers, config=config)
+        run_seconds = time.perf_counter() - started
+        after = ceiling(base_url, args.ceiling_messages, args.workers)
+    finally:
+        server.stdin.close()  # type: ignore[union-attr]
+        server.wait(timeout=30)
+    floor = (before + after) / 2
+    rate = report.sent / run_seconds
+    figures = {
+        "machine": f"{os.cpu_count()} cores, Python {platform.python_version()}",
+        "enrollments": args.enrollments, "workers": args.workers,
+        "seed_seconds": round(seed_seconds, 1),
+        "run_seconds": round(run_seconds, 1), "sent": report.sent,
+        "refused": report.refused, "deferred": report.deferred, "failed": report.failed,
+        "run_messages_per_second": round(rate, 1),
+        "ceiling_before": round(before, 1), "ceiling_after": round(after, 1),
+        "ceiling_messages_each": args.ceiling_messages,
+        "share_of_ceiling": round(rate / floor, 3),
+        "at": datetime.now(UTC).isoformat(timespec="seconds")}
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

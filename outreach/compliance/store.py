@@ -1,0 +1,217 @@
+"""The gate's ledger side: consent and suppressions in, gate facts out, decisions recorded.
+
+- `record_consent`, `revoke_consent`, `record_suppression`: write the facts the gate reads.
+  Suppressions are permanent (no function removes one).
+- `load_gate_facts(session, owner_id, contact_id, now, history=...)`: the `GateFacts`
+  snapshot for one person and contact: their suppressions (by owner, and by the contact's
+  value hash, so an opt-out of a number stops it under every owner), the contact's consents,
+  its newest DNC scrub and the lists holding the number now, the newest copy of each state
+  list, and the solicitations of the last 48 h from a `SendHistory`.
+- `SendHistory`: where solicitation counts come from. The messages table arrives with the
+  channels; until then `DecisionHistory` reads the allowed decisions in
+  `compliance_decisions` (interim: an allowed decision is counted as a send, deduplicated by
+  its reference; replace it with a messages-table history when that table exists).
+- `record_decision(session, request, decision)`: one `compliance_decisions` row per
+  decision, in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from outreach.compliance.gate import (
+    ConsentFact,
+    GateDecision,
+    GateFacts,
+    ScrubFact,
+    SendRequest,
+    Solicitation,
+    StateListFact,
+    SuppressionFact,
+)
+from outreach.compliance.rules import RuleSet, default_rule_set
+from outreach.ledger.dnc_store import latest_scrubs
+from outreach.ledger.models import (
+    ComplianceDecision,
+    Consent,
+    Contact,
+    DncList,
+    DncNumber,
+    Suppression,
+    utc_now,
+)
+
+HISTORY_LOOKBACK = timedelta(hours=48)
+"""How far back the facts reach: 24 h for the per-person cap, plus a calendar day in any zone."""
+SUPPRESSION_REASONS = ("opt_out", "complaint", "bounce", "operator", "wrong_number")
+
+
+class SendHistory(Protocol):
+    """Solicitations already made to a person (all their contacts, all channels)."""
+
+    def solicitations(self, session: Session, owner_id: int, since: datetime,
+                      until: datetime) -> Sequence[Solicitation]: ...
+
+
+class DecisionHistory:
+    """Interim `SendHistory`: the allowed gate decisions of the person, by planned time.
+
+    Until the messages table exists, an allowed decision stands for a send. Decisions with the
+    same reference (idempotency key) count once. This over-counts a send that was allowed but
+    never made, which only makes the caps stricter."""
+
+    def solicitations(self, session: Session, owner_id: int, since: datetime,
+                      until: datetime) -> Sequence[Solicitation]:
+        rows = session.execute(
+            select(ComplianceDecision.planned_at, ComplianceDecision.contact_id,
+                   ComplianceDecision.channel, ComplianceDecision.reference)
+            .where(ComplianceDecision.owner_id == owner_id,
+                   ComplianceDecision.is_allowed.is_(True),
+                   ComplianceDecision.planned_at > since,
+                   ComplianceDecision.planned_at <= until)
+            .order_by(ComplianceDecision.planned_at)).all()
+        seen: set[str] = set()
+        found = []
+        for planned_at, contact_id, channel, reference in rows:
+            if reference is not None:
+                if reference in seen:
+                    continue
+                seen.add(reference)
+            found.append(Solicitation(planned_at, contact_id, channel, reference))
+        return found
+
+
+def _state_list_facts(session: Session, keys: Sequence[str]) -> tuple[StateListFact, ...]:
+    facts = []
+    for key in keys:
+        state = key.removeprefix("state_").upper()
+        newest: date | None = session.scalar(select(func.max(DncList.downloaded_on)).where(
+            DncList.kind == "state", DncList.state == state))
+        facts.append(StateListFact(key, newest))
+    return tuple(facts)
+
+
+def load_gate_facts(session: Session, owner_id: int, contact_id: int, now: datetime,
+                    history: SendHistory | None = None, rules: RuleSet | None = None,
+                    until: datetime | None = None) -> GateFacts:
+    """The ledger's facts about one person and contact for the gate (see the module
+    docstring). `until`: the latest planned time the solicitations are read up to (default:
+    `now` + 24 h, so sends already allowed for later today count too)."""
+    contact = session.get(Contact, contact_id)
+    if contact is None:
+        raise LookupError(f"no contact {contact_id} in the ledger")
+    rules = rules or default_rule_set()
+    history = history or DecisionHistory()
+    suppressions = tuple(
+        SuppressionFact(row.suppression_id,
+                        "person" if row.owner_id == owner_id else "contact", row.channel,  # type: ignore[arg-type]
+                        row.reason, row.created_at)
+        for row in session.scalars(select(Suppression).where(or_(
+            Suppression.owner_id == owner_id,
+            Suppression.value_hash == contact.value_hash)).order_by(Suppression.created_at)))
+    consents = tuple(
+        ConsentFact(row.consent_id, row.channel, row.source, row.granted_at,  # type: ignore[arg-type]
+                    row.revoked_at)
+        for row in session.scalars(select(Consent).where(Consent.contact_id == contact_id)
+                                   .order_by(Consent.granted_at)))
+    scrub_fact = None
+    listed_now: tuple[str, ...] = ()
+    state_lists: tuple[StateListFact, ...] = ()
+    if contact.channel == "phone":
+        scrub = latest_scrubs(session, [contact_id]).get(contact_id)
+        if scrub is not None:
+            scrub_fact = ScrubFact(scrub.scrubbed_at, scrub.is_listed, tuple(scrub.listed_on),
+                                   scrub.national_downloaded_on, scrub.state_downloaded_on)
+        state_keys = sorted({j.dnc.state_list.key for j in rules.jurisdictions
+                             if j.dnc and j.dnc.state_list})
+        keys = ["national", "internal", "litigator", *state_keys]
+        # The primary key is (list_key, phone_hash): naming the keys lets the index answer.
+        listed_now = tuple(sorted(session.scalars(select(DncNumber.list_key).where(
+            DncNumber.list_key.in_(keys), DncNumber.phone_hash == contact.value_hash))))
+        state_lists = _state_list_facts(session, state_keys)
+    recent = tuple(history.solicitations(session, owner_id, now - HISTORY_LOOKBACK,
+                                         until or now + timedelta(hours=24)))
+    return GateFacts(owner_id=owner_id, contact_id=contact_id, loaded_at=now,
+                     contact_channel=contact.channel,  # type: ignore[arg-type]
+                     contact_is_valid=contact.is_valid,
+                     contact_is_wrong_number=contact.is_wrong_number,
+                     suppressions=suppressions, consents=consents, latest_scrub=scrub_fact,
+                     listed_on_now=listed_now, state_lists=state_lists,
+                     recent_solicitations=recent)
+
+
+def record_decision(session: Session, request: SendRequest,
+                    decision: GateDecision) -> ComplianceDecision:
+    """Write the decision (flushed, so its id is set) in the caller's transaction."""
+    row = ComplianceDecision(
+        decided_at=utc_now(), planned_at=decision.planned_at, channel=decision.channel,
+        contact_id=decision.contact_id, owner_id=decision.owner_id,
+        market_code=request.market.code, is_allowed=decision.allowed,
+        reasons=[check.as_dict() for check in decision.checks],
+        refusal_codes=",".join(dict.fromkeys(decision.refusal_codes))[:500],
+        rule_set_version=decision.rule_set_version, reference=decision.reference)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def record_consent(session: Session, contact_id: int, channel: str, source: str,
+                   wording: str, granted_at: datetime) -> Consent:
+    """Record a consent given by the contact (the wording shown and where it was given)."""
+    if channel not in ("sms", "email"):
+        raise ValueError(f"consent channel must be sms or email, not {channel!r}")
+    if not wording.strip() or not source.strip():
+        raise ValueError("a consent needs the wording shown and its source")
+    row = Consent(contact_id=contact_id, channel=channel, source=source, wording=wording,
+                  granted_at=granted_at)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def revoke_consent(session: Session, contact_id: int, channel: str, revoked_at: datetime,
+                   reason: str) -> int:
+    """Mark every open consent of the contact on the channel revoked; returns how many."""
+    rows = list(session.scalars(select(Consent).where(
+        Consent.contact_id == contact_id, Consent.channel == channel,
+        Consent.revoked_at.is_(None))))
+    for row in rows:
+        row.revoked_at = revoked_at
+        row.revoked_reason = reason
+    session.flush()
+    return len(rows)
+
+
+def record_suppression(session: Session, channel: str, reason: str,
+                       owner_id: int | None = None, contact_id: int | None = None,
+                       detail: str = "", message_id: int | None = None,
+                       created_at: datetime | None = None) -> Suppression:
+    """A permanent stop for a person (`owner_id`), a contact (`contact_id`: stored as its
+    value hash, so the number or address is stopped under every owner), or both. An opt-out
+    on SMS also revokes the contact's SMS consents."""
+    if channel not in ("sms", "email", "all"):
+        raise ValueError(f"suppression channel must be sms, email or all, not {channel!r}")
+    if reason not in SUPPRESSION_REASONS:
+        raise ValueError(f"unknown suppression reason {reason!r}; known: {SUPPRESSION_REASONS}")
+    if owner_id is None and contact_id is None:
+        raise ValueError("a suppression names an owner, a contact, or both")
+    value_hash = None
+    if contact_id is not None:
+        contact = session.get(Contact, contact_id)
+        if contact is None:
+            raise LookupError(f"no contact {contact_id} in the ledger")
+        value_hash = contact.value_hash
+    when = created_at or utc_now()
+    row = Suppression(owner_id=owner_id, value_hash=value_hash, channel=channel, reason=reason,
+                      detail=detail, message_id=message_id, created_at=when)
+    session.add(row)
+    if contact_id is not None and reason == "opt_out":
+        for consent_channel in (("sms", "email") if channel == "all" else (channel,)):
+            revoke_consent(session, contact_id, consent_channel, when, f"opt_out: {detail}")
+    session.flush()
+    return row

@@ -1,0 +1,499 @@
+"""The send path (outreach/sending.py) against real peers: the outbox files, the official
+`twilio` client against the local Twilio server that checks every request against Twilio's
+OpenAPI spec, and aiosmtpd on loopback. Ledgers are tmp_path SQLite files (and PostgreSQL for
+the core path when TEST_POSTGRES_URL is set); leads are seeded through the ledger models."""
+
+from __future__ import annotations
+
+import email
+import socket
+import sys
+from collections.abc import Iterator
+from datetime import timedelta
+from email import policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+from sqlalchemy import Engine, func, select
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from sending_fixtures import (
+    INSIDE_WINDOW,
+    MESSAGING_SERVICE_SID,
+    OUTSIDE_WINDOW,
+    TODAY,
+    add_lead,
+    drip,
+    load_lists,
+    orange,
+)
+from twilio_server import TwilioServer
+
+from outreach.channels.email import SmtpSender, SmtpSettings
+from outreach.channels.outbox import OutboxChannel, read_outbox
+from outreach.channels.sms import TwilioSmsChannel
+from outreach.channels.smtp import SmtpEmailChannel
+from outreach.ledger import pii
+from outreach.ledger.db import ledger_engine, ledger_session, upgrade_ledger
+from outreach.ledger.models import (
+    ComplianceDecision,
+    Contact,
+    Enrollment,
+    LeadStatusChange,
+    Message,
+    MessageEvent,
+    Suppression,
+)
+from outreach.sending import (
+    Channels,
+    SendSettings,
+    apply_status_callback,
+    owner_first_name,
+    reconcile_unknown,
+    send_due,
+    unsubscribe_token,
+    verify_unsubscribe_token,
+)
+from outreach.service_settings import TwilioSettings
+from outreach.twilio_client import twilio_rest_client
+
+SECRET = "unsubscribe-secret-for-tests-" + "z" * 20
+CONFIG = SendSettings(wholesaler_unsubscribe_base_url="https://example.com/u",
+                      wholesaler_unsubscribe_secret=SECRET,
+                      wholesaler_twilio_status_callback_url="https://hooks.example.com/twilio/status",
+                      wholesaler_sms_per_second=0, wholesaler_email_per_second=0,
+                      wholesaler_agent_name="Sam")
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv(pii.KEYS_ENV, pii.new_fernet_key())
+    monkeypatch.setenv(pii.HASH_KEY_ENV, "test-hash-key-" + "y" * 32)
+    monkeypatch.setenv("WHOLESALER_DATA_DIR", str(tmp_path / "data"))
+    pii.reset_keyring()
+    yield tmp_path
+    pii.reset_keyring()
+
+
+@pytest.fixture
+def engine(env: Path) -> Engine:
+    engine = ledger_engine(f"sqlite:///{env / 'outreach.db'}")
+    upgrade_ledger(engine)
+    load_lists(engine)
+    return engine
+
+
+@pytest.fixture
+def twilio() -> Iterator[TwilioServer]:
+    with TwilioServer() as server:
+        yield server
+
+
+def twilio_channels(server: TwilioServer, outbox: Path, **kwargs: Any) -> Channels:
+    settings = TwilioSettings(twilio_account_sid=server.account_sid,
+                              twilio_auth_token=server.auth_token,
+                              wholesaler_twilio_base_url=server.base_url)
+    sms = TwilioSmsChannel(lambda: twilio_rest_client(settings, timeout_seconds=10),
+                           MESSAGING_SERVICE_SID, retry_pause_seconds=0, **kwargs)
+    return Channels(sms=sms, email=OutboxChannel(outbox, "email"))
+
+
+def messages(engine: Engine) -> list[Message]:
+    with ledger_session(engine) as session:
+        return list(session.scalars(select(Message).order_by(Message.message_id)))
+
+
+def enrollment(engine: Engine, enrollment_id: int) -> Enrollment:
+    with ledger_session(engine) as session:
+        row = session.get(Enrollment, enrollment_id)
+        assert row is not None
+        return row
+
+
+def per_recipient(server: TwilioServer) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for message in server.messages.values():
+        counts[message["to"]] = counts.get(message["to"], 0) + 1
+    return counts
+
+
+# ------------------------------------------------------------------------------------------
+# The outbox path, on SQLite and PostgreSQL
+
+
+def _exercise_core(engine: Engine, outbox: Path) -> None:
+    first = add_lead(engine, phones=["+14075550101"], score=90)
+    second = add_lead(engine, phones=["+14075550102"], score=80, owner_name="JONES ANA")
+    unconsented = add_lead(engine, phones=["+14075550103"], score=70, consent=False)
+    nobody = add_lead(engine, score=60)
+    channels = Channels.outbox(outbox)
+
+    early = send_due(engine, drip(), orange(), OUTSIDE_WINDOW, channels=channels, config=CONFIG)
+    assert early.outboxed == 0 and early.deferred == 2
+    assert early.deferred_reasons == {"outside_hours": 2}
+    assert early.refused == {"no_consent": 1, "no_sendable_contact": 1}
+    assert read_outbox(outbox) == []
+    assert enrollment(engine, first.enrollment_id).touches_sent == 0
+
+    report = send_due(engine, drip(), orange(), INSIDE_WINDOW, channels=channels, config=CONFIG)
+    assert report.outboxed == 2 and report.deferred == 0 and report.refused == {}
+    lines = sorted(read_outbox(outbox), key=lambda line: line["to"])
+    assert [line["to"] for line in lines] == ["•••-•••-0101", "•••-•••-0102"]
+    assert lines[0]["body"].startswith("Hi Pat, this is Sam with Sunshine Porch Home Buyers")
+    assert "Reply STOP" in lines[0]["body"] and lines[0]["touch"] == 1
+    assert lines[0]["campaign"] == "fl_cash_offer_v1"
+    rows = messages(engine)
+    by_key = {row.idempotency_key: row for row in rows}
+    assert len(rows) == 4, "the deferred rows were reused, not duplicated"
+    sent = by_key[f"{first.enrollment_id}:1:sms"]
+    assert sent.status == "outboxed" and sent.provider_message_id == f"outbox-{sent.message_id}"
+    assert sent.counterpart == "+14075550101" and sent.segments >= 1 and sent.cost_usd == 0.0
+    assert sent.planned_at == INSIDE_WINDOW and sent.sent_at == INSIDE_WINDOW
+    assert by_key[f"{unconsented.enrollment_id}:1:sms"].status == "refused"
+    assert by_key[f"{nobody.enrollment_id}:1:sms"].error_code == "no_sendable_contact"
+    with ledger_session(engine) as session:
+        decision = session.get(ComplianceDecision, sent.compliance_decision_id)
+        assert decision.is_allowed and decision.reference == sent.idempotency_key
+        events = session.scalars(select(MessageEvent.status).where(
+            MessageEvent.message_id == sent.message_id).order_by(MessageEvent.message_event_id))
+        assert list(events) == ["deferred", "sending", "outboxed"]
+        statuses = session.scalars(select(LeadStatusChange.status).where(
+            LeadStatusChange.owner_id == first.owner_id))
+        assert list(statuses) == ["contacted"]
+        assert session.scalar(select(func.count()).select_from(LeadStatusChange).where(
+            LeadStatusChange.owner_id == unconsented.owner_id)) == 0
+    moved = enrollment(engine, first.enrollment_id)
+    assert (moved.status, moved.touches_sent, moved.last_sent_on) == ("in_progress", 1, TODAY)
+    skipped = enrollment(engine, unconsented.enrollment_id)
+    assert (skipped.touches_sent, skipped.last_sent_on) == (1, None)
+
+    again = send_due(engine, drip(), orange(), INSIDE_WINDOW + timedelta(hours=1),
+                     channels=channels, config=CONFIG)
+    assert again.due == 0 and again.outboxed == 0 and len(read_outbox(outbox)) == 2
+    # Day 3: the email touch of the first two goes out (the skipped lead has no email).
+    day3 = send_due(engine, drip(), orange(), INSIDE_WINDOW + timedelta(days=3),
+                    channels=channels, config=CONFIG)
+    assert day3.refused == {"no_sendable_contact": 4}
+    assert second.enrollment_id
+
+
+def test_outbox_run_on_sqlite(engine, env):
+    _exercise_core(engine, env / "outbox")
+
+
+@pytest.mark.postgres
+def test_outbox_run_on_postgresql(env, postgres_ledger):
+    load_lists(postgres_ledger)
+    _exercise_core(postgres_ledger, env / "outbox")
+
+
+def test_channels_for_market_stay_in_the_outbox_unless_everything_is_live(twilio):
+    environ = {**twilio.settings_env(), "TWILIO_MESSAGING_SERVICE_SID": MESSAGING_SERVICE_SID}
+    market, campaign = orange(), drip()
+    assert not Channels.for_market(market, campaign, environ=environ).is_live
+    live_campaign = campaign.model_copy(update={"live": True})
+    assert not Channels.for_market(market, live_campaign, environ=environ).is_live
+    live_market = market.model_copy(update={"live": True})
+    assert not Channels.for_market(live_market, live_campaign, environ={}).is_live
+    channels = Channels.for_market(live_market, live_campaign, environ=environ)
+    assert channels.sms.provider == "twilio" and channels.email.provider == "outbox"
+
+
+def test_daily_volume_cap_counts_todays_sends_and_keeps_score_order(engine, env):
+    leads = [add_lead(engine, phones=[f"+1407555020{n}"], score=score)
+             for n, score in enumerate((10, 90, 50))]
+    capped = drip().model_copy(update={"daily_volume_cap": 2})
+    report = send_due(engine, capped, orange(), INSIDE_WINDOW,
+                      channels=Channels.outbox(env / "outbox"), config=CONFIG)
+    assert report.outboxed == 2 and report.deferred_reasons == {"daily_volume_cap": 1}
+    assert enrollment(engine, leads[0].enrollment_id).touches_sent == 0  # lowest score waits
+    later = send_due(engine, capped, orange(), INSIDE_WINDOW + timedelta(hours=2),
+                     channels=Channels.outbox(env / "outbox"), config=CONFIG)
+    assert later.outboxed == 0 and later.deferred_reasons == {"daily_volume_cap": 1}
+    tomorrow = send_due(engine, capped, orange(), INSIDE_WINDOW + timedelta(days=1),
+                        channels=Channels.outbox(env / "outbox"), config=CONFIG)
+    assert tomorrow.outboxed == 1
+
+
+def test_limit_and_paused_campaign(engine, env):
+    add_lead(engine, phones=["+14075550301"], score=2)
+    add_lead(engine, phones=["+14075550302"], score=1)
+    report = send_due(engine, drip(), orange(), INSIDE_WINDOW,
+                      channels=Channels.outbox(env / "outbox"), limit=1, config=CONFIG)
+    assert report.due == 1 and report.outboxed == 1
+    with ledger_session(engine) as session:
+        session.execute(sa.text("UPDATE campaigns SET is_paused = true"))
+    paused = send_due(engine, drip(), orange(), INSIDE_WINDOW,
+                      channels=Channels.outbox(env / "outbox"), config=CONFIG)
+    assert paused.paused and paused.outboxed == 0 and paused.as_metadata()["paused"]
+
+
+# ------------------------------------------------------------------------------------------
+# Twilio
+
+
+def test_twilio_sends_then_status_callbacks_move_messages(engine, env, twilio):
+    leads = [add_lead(engine, phones=[f"+1407555040{n}"], score=10 - n) for n in range(2)]
+    report = send_due(engine, drip(), orange(), INSIDE_WINDOW, workers=1,
+                      channels=twilio_channels(twilio, env / "outbox"), config=CONFIG)
+    twilio.assert_spec_clean()
+    assert report.sent == 2 and report.failed == 0
+    assert per_recipient(twilio) == {"+14075550400": 1, "+14075550401": 1}
+    [post, _] = twilio.requests_to("/Messages.json")
+    assert post.form["MessagingServiceSid"] == [MESSAGING_SERVICE_SID]
+    rows = messages(engine)
+    assert [row.status for row in rows] == ["queued", "queued"]
+    first = rows[0]
+    assert post.form["StatusCallback"] == [
+        f"https://hooks.example.com/twilio/status?mid={first.message_id}"]
+    assert first.provider == "twilio" and first.provider_message_id in twilio.messages
+    assert first.cost_usd == pytest.approx(first.segments * 0.0083)
+    assert report.cost_usd == pytest.approx(sum(row.cost_usd for row in rows))
+    assert enrollment(engine, leads[0].enrollment_id).touches_sent == 1
+
+    sid = first.provider_message_id
+    assert apply_status_callback(engine, sid, "sent") == first.message_id
+    assert apply_status_callback(engine, sid, "delivered") == first.message_id
+    assert apply_status_callback(engine, sid, "sent") == first.message_id  # late, out of order
+    other = rows[1].provider_message_id
+    apply_status_callback(engine, other, "undelivered", error_code=30007)
+    assert apply_status_callback(engine, "SM" + "f" * 32, "delivered") is None
+    after = {row.message_id: row for row in messages(engine)}
+    assert after[first.message_id].status == "delivered"
+    assert after[first.message_id].sent_at is not None
+    assert (after[rows[1].message_id].status, after[rows[1].message_id].error_code) == (
+        "undelivered", "30007")
+    assert "filtered" in after[rows[1].message_id].error_message
+    with ledger_session(engine) as session:
+        sources = list(session.scalars(select(MessageEvent.source).where(
+            MessageEvent.message_id == first.message_id)))
+    assert sources.count("callback") == 3
+
+
+def test_twilio_error_codes_opt_out_and_invalid_numbers(engine, env, twilio):
+    opted = add_lead(engine, phones=["+14075550501"], score=90)
+    invalid = add_lead(engine, phones=["+14075550502"], score=80)
+    fine = add_lead(engine, phones=["+14075550503"], score=70)
+    twilio.fail_next(400, code=21610, message="Attempt to send to unsubscribed recipient",
+                     path_contains="/Messages.json")
+    twilio.fail_next(400, code=21211, message="The 'To' number is not a valid phone number.",
+                     path_contains="/Messages.json")
+    report = send_due(engine, drip(), orange(), INSIDE_WINDOW, workers=1,
+                      channels=twilio_channels(twilio, env / "outbox"), config=CONFIG)
+    twilio.assert_spec_clean()
+    assert report.sent == 1 and report.failed == 2
+    assert report.failed_reasons == {"21610": 1, "21211": 1}
+    with ledger_session(engine) as session:
+        suppression = session.scalar(select(Suppression).where(
+            Suppression.owner_id == opted.owner_id))
+        assert (suppression.reason, suppression.channel) == ("opt_out", "sms")
+        assert session.get(Contact, invalid.phone_ids[0]).is_valid is False
+        assert "21211" in session.get(Contact, invalid.phone_ids[0]).rejection_reason
+        assert session.scalar(select(LeadStatusChange.status).where(
+            LeadStatusChange.owner_id == opted.owner_id)) == "opted_out"
+    stopped = enrollment(engine, opted.enrollment_id)
+    assert (stopped.status, stopped.stop_reason) == ("stopped", "opt_out")
+    skipped = enrollment(engine, invalid.enrollment_id)
+    assert (skipped.status, skipped.touches_sent) == ("in_progress", 1)
+    assert enrollment(engine, fine.enrollment_id).touches_sent == 1
+    assert [m["to"] for m in twilio.messages.values()] == ["+14075550503"]
+
+
+class CreatesThenFails(TwilioServer):
+    """Stores the message, then answers 500: the case where a retry would double it."""
+
+    fail_after_create = 0
+
+    def _create_message(self, request):  # type: ignore[no-untyped-def]
+        result = super()._create_message(request)
+        if self.fail_after_create > 0:
+            self.fail_after_create -= 1
+            return self._error(500, 20500, "Internal Server Error")
+        return result
+
+
+def test_retries_only_where_nothing_was_created(engine, env):
+    add_lead(engine, phones=["+14075550601"], score=3)
+    add_lead(engine, phones=["+14075550602"], score=2)
+    add_lead(engine, phones=["+14075550603"], score=1)
+    with CreatesThenFails() as server:
+        # The first send is rate limited (429), then its retry meets a 503 before anything is
+        # created: the list is asked, shows nothing, and the next retry goes through.
+        server.fail_next(429, path_contains="/Messages.json")
+        server.fail_next(503, path_contains="/Messages.json")
+        channels = twilio_channels(server, env / "outbox")
+        report = send_due(engine, drip(), orange(), INSIDE_WINDOW, workers=1,
+                          channels=channels, limit=2, config=CONFIG)
+        assert report.sent == 2
+        server.fail_after_create = 1  # third: created, then a 500 answer
+        third = send_due(engine, drip(), orange(), INSIDE_WINDOW, workers=1,
+                         channels=channels, config=CONFIG)
+        assert third.sent == 1
+        server.assert_spec_clean()
+        assert per_recipient(server) == {"+14075550601": 1, "+14075550602": 1,
+                                         "+14075550603": 1}
+        posts = [r for r in server.requests_to("/Messages.json") if r.method == "POST"]
+        assert [r.status for r in posts] == [429, 503, 201, 201, 500]
+        lists = [r for r in server.requests_to("/Messages.json") if r.method == "GET"]
+        assert [r.query["To"] for r in lists] == [["+14075550601"], ["+14075550603"]]
+        sids = {row.provider_message_id for row in messages(engine)}
+        assert sids == set(server.messages)
+
+
+def test_twilio_unreachable_defers_without_sending(engine, env):
+    lead = add_lead(engine, phones=["+14075550701"])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = TwilioSettings(twilio_account_sid="AC" + "0" * 32, twilio_auth_token="x",
+                              wholesaler_twilio_base_url=f"http://127.0.0.1:{port}")
+    channels = Channels(sms=TwilioSmsChannel(lambda: twilio_rest_client(settings, 2),
+                                             MESSAGING_SERVICE_SID),
+                        email=OutboxChannel(env / "outbox", "email"))
+    report = send_due(engine, drip(), orange(), INSIDE_WINDOW, channels=channels, config=CONFIG)
+    assert report.deferred_reasons == {"connect_failed": 1}
+    [row] = messages(engine)
+    assert row.status == "deferred"
+    assert enrollment(engine, lead.enrollment_id).touches_sent == 0
+
+
+class OptOutMidRun(TwilioServer):
+    """Records an opt-out in the ledger (another connection, as the webhook would) when the
+    first message of the run reaches it."""
+
+    on_first_create: Any = None
+
+    def _create_message(self, request):  # type: ignore[no-untyped-def]
+        hook, self.on_first_create = self.on_first_create, None
+        if hook is not None:
+            hook()
+        return super()._create_message(request)
+
+
+def test_an_opt_out_during_a_run_stops_every_later_send_to_that_person(engine, env):
+    from outreach.compliance.store import record_suppression
+
+    add_lead(engine, phones=["+14075550801"], score=90)
+    person = add_lead(engine, phones=["+14075550802"], score=80)
+    same_number = add_lead(engine, phones=["+14075550802"], score=70, owner_name="ROE PAT")
+    by_email = add_lead(engine, phones=["+14075550803"], score=60, owner_name="DOE KIM")
+    with OptOutMidRun() as server:
+        def opt_out() -> None:
+            with ledger_session(engine) as session:
+                # STOP from +14075550802: that number (under every owner) and its person ...
+                record_suppression(session, "all", "opt_out", owner_id=person.owner_id,
+                                   contact_id=person.phone_ids[0], detail="STOP")
+                # ... and another person who asked, by email, to hear nothing more.
+                record_suppression(session, "all", "opt_out", owner_id=by_email.owner_id,
+                                   detail="email: remove me")
+
+        server.on_first_create = opt_out
+        report = send_due(engine, drip(), orange(), INSIDE_WINDOW, workers=1,
+                          channels=twilio_channels(server, env / "outbox"), config=CONFIG)
+        assert per_recipient(server) == {"+14075550801": 1}
+    assert report.sent == 1
+    # The stopped number is no longer a sendable contact of either owner; the person who
+    # opted out by email is refused by the gate, whose facts are loaded per message.
+    assert report.refused == {"no_sendable_contact": 2, "suppressed": 1}
+    assert enrollment(engine, same_number.enrollment_id).touches_sent == 1
+
+
+# ------------------------------------------------------------------------------------------
+# Email over SMTP
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("bounce@"):
+            return "550 5.1.1 no such user"
+        if address.startswith("later@"):
+            return "451 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Recorder, int]]:
+    handler, port = Recorder(), _free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+def test_email_touch_over_smtp_bounce_and_temporary_refusal(engine, env, smtp):
+    handler, port = smtp
+    day3 = INSIDE_WINDOW + timedelta(days=3)
+    kwargs = {"enrolled_on": TODAY, "touches_sent": 1, "last_sent_on": TODAY}
+    good = add_lead(engine, emails=["pat@example.com"], score=3, **kwargs)
+    bounce = add_lead(engine, emails=["bounce@example.com"], score=2, **kwargs)
+    later = add_lead(engine, emails=["later@example.com"], score=1, **kwargs)
+    market = orange()
+    channels = Channels(sms=OutboxChannel(env / "outbox", "sms"), email=SmtpEmailChannel(
+        SmtpSender(SmtpSettings("127.0.0.1", port, starttls=False, timeout_seconds=5)),
+        market.email.from_address))
+    report = send_due(engine, drip(), market, day3, channels=channels, workers=1, config=CONFIG)
+    assert report.sent == 1 and report.failed == 1 and report.deferred == 1
+    assert report.deferred_reasons == {"smtp_451": 1}
+    [received] = handler.messages
+    assert received["To"] == "pat@example.com"
+    assert received["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    rows = {row.enrollment_id: row for row in messages(engine)}
+    sent = rows[good.enrollment_id]
+    assert sent.status == "sent" and sent.provider_message_id == received["Message-ID"]
+    assert sent.cost_usd == pytest.approx(market.costs.email_usd)
+    url = received["List-Unsubscribe"].strip("<>").split(">")[0]
+    assert url.startswith("https://example.com/u/")
+    token = url.rsplit("/", 1)[1]
+    with ledger_session(engine) as session:
+        assert verify_unsubscribe_token(session, token, SECRET.encode()).message_id == \
+            sent.message_id
+        forged = f"{sent.message_id + 1}.{token.split('.')[1]}"
+        assert verify_unsubscribe_token(session, forged, SECRET.encode()) is None
+        bounced = session.scalar(select(Suppression).where(Suppression.reason == "bounce"))
+        assert bounced.channel == "email" and bounced.message_id == rows[
+            bounce.enrollment_id].message_id
+    assert enrollment(engine, bounce.enrollment_id).stop_reason == "bounce"
+    assert rows[later.enrollment_id].status == "deferred"
+    assert enrollment(engine, later.enrollment_id).touches_sent == 1
+    assert enrollment(engine, good.enrollment_id).touches_sent == 2
+
+    # The server is gone: the outcome is unknown, held (SMTP has no list to reconcile from).
+    controller_port_closed = Channels(sms=channels.sms, email=SmtpEmailChannel(
+        SmtpSender(SmtpSettings("127.0.0.1", _free_port(), starttls=False, timeout_seconds=2)),
+        market.email.from_address))
+    retry = send_due(engine, drip(), market, day3 + timedelta(hours=1),
+                     channels=controller_port_closed, config=CONFIG)
+    assert retry.unknown == 1
+    held = reconcile_unknown(engine, day3 + timedelta(hours=2), controller_port_closed,
+                             grace=timedelta(minutes=15))
+    assert (held.checked, held.held, held.resolved) == (1, 1, 0)
+    assert len(handler.messages) == 1
+
+
+def test_small_helpers():
+    assert owner_first_name("SMITH JOHN A") == "John"
+    assert owner_first_name("MALVERNBOURNE BRIAN R & JESSICA A") == "Brian"
+    assert owner_first_name("SUNNY HOLDINGS LLC") == "there"
+    assert owner_first_name("CHER") == "Cher"
+    token = unsubscribe_token(12, "abc", b"k" * 32)
+    assert token.startswith("12.") and token != unsubscribe_token(12, "abd", b"k" * 32)
