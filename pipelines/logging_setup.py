@@ -163,10 +163,15 @@ def configure_logging(default_level: str = "INFO", stream: IO[str] | None = None
     for handler in list(root.handlers):
         if getattr(handler, "_wholesaler", False):
             root.removeHandler(handler)
+    if level not in logging.getLevelNamesMapping():
+        level = default_level.upper()
     handler = redacting_handler(stream, json_lines=log_format != "text")
     handler._wholesaler = True  # type: ignore[attr-defined]
+    # The handler's own level too: records of child loggers with a lower level of their own
+    # (Dagster's, for one) propagate to the root's handlers whatever the root's level is.
+    handler.setLevel(level)
     root.addHandler(handler)
-    root.setLevel(level if level in logging.getLevelNamesMapping() else default_level)
+    root.setLevel(level)
 
 
 def dagster_handler_config(level: str = "INFO") -> dict[str, Any]:
