@@ -205,14 +205,18 @@ def scrape_appraiser(
         "--kind", help="Override the site kind: static_html or javascript.")] = None,
     field: Annotated[list[str] | None, typer.Option(
         "--field", help="Override one field's locator: NAME=CSS or NAME=label:TEXT.")] = None,
+    record: Annotated[bool, typer.Option(
+        "--record", help="Store each owner mailing address read in the ledger, with the page "
+                         "and time as its source.")] = False,
 ) -> None:
     """Read owner, mailing address and building facts from the property appraiser's pages;
     one JSON object per parcel. Exits 3 at the first bot wall (reported, never bypassed), 1
-    when any parcel failed otherwise, 2 on configuration errors."""
+    when any parcel failed otherwise, 2 on configuration errors. With --record, the addresses
+    found are stored on the ledger's owners of those parcels (a summary line follows)."""
     import json
 
     from markets.loader import load_market
-    from scrapers.appraiser.records import AppraiserError, BotWallError
+    from scrapers.appraiser.records import AppraiserError, BotWallError, ParcelRecord
     from scrapers.appraiser.scraper import SiteConfigError, open_scraper, site_with_overrides
     from scrapers.http import DisallowedByRobots
 
@@ -230,10 +234,14 @@ def scrape_appraiser(
             typer.echo(f"error: {market}: {problem}", err=True)
         raise typer.Exit(2) from error
     failed = False
+    found: list[ParcelRecord] = []
     with open_scraper(site, chosen.scraping) as scraper:
         for parcel_id in parcel_ids:
             try:
-                output = scraper.scrape(parcel_id).to_json_dict()
+                result = scraper.scrape(parcel_id)
+                if isinstance(result, ParcelRecord):
+                    found.append(result)
+                output = result.to_json_dict()
             except BotWallError as error:
                 typer.echo(json.dumps(error.to_json_dict(parcel_id)))
                 typer.echo(f"error: {error}; stopping (remaining parcels not requested)",
@@ -246,6 +254,15 @@ def scrape_appraiser(
                           "error": str(error)}
                 failed = True
             typer.echo(json.dumps(output))
+    if record:
+        from outreach.ledger.db import ledger_engine, upgrade_ledger
+        from pipelines.contacts_import import record_appraiser_addresses
+
+        engine = ledger_engine()
+        upgrade_ledger(engine)
+        report = record_appraiser_addresses(engine, chosen.code, found)
+        typer.echo(json.dumps({"recorded_addresses": report.addresses_added,
+                               "unlinked_parcels": list(report.unlinked_parcels)}))
     if failed:
         raise typer.Exit(1)
 

@@ -45,6 +45,7 @@ from outreach.ledger.dnc_store import (
 )
 from outreach.ledger.models import ContactImport
 from pipelines import settings
+from scrapers.appraiser.records import ParcelRecord
 
 # The parser's list kinds (contacts.dnc.DncKind) -> the ledger's kind and state.
 DNC_KINDS: dict[str, tuple[str, str | None]] = {
@@ -272,3 +273,45 @@ def load_dnc_file(engine: Engine, path: Path, kind: str, downloaded_on: date | N
                        is_change_list=parsed.is_change_list, area_codes=parsed.area_codes,
                        added=len(parsed.additions), removed=len(parsed.deletions),
                        bad_lines=parsed.bad_lines)
+
+
+@dataclass(frozen=True)
+class AppraiserAddressReport:
+    records: int
+    addresses_added: int
+    unlinked_parcels: tuple[str, ...]
+    """Parcels read from the appraiser that no owner in the ledger holds yet (import the
+    market's contacts first)."""
+
+
+def record_appraiser_addresses(engine: Engine, market_code: str,
+                               records: Sequence[ParcelRecord]) -> AppraiserAddressReport:
+    """Record the owner mailing address each appraiser page shows, on every ledger owner of
+    that parcel, with the page's URL and the time it was read as the source."""
+    from sqlalchemy import select
+
+    from outreach.ledger.models import OwnerParcel
+    from outreach.ledger.owner_addresses import SeenAddress, record_owner_addresses
+
+    seen, unlinked = [], []
+    with ledger_session(engine) as session:
+        for record in records:
+            owner_ids = session.scalars(select(OwnerParcel.owner_id).where(
+                OwnerParcel.market_code == market_code,
+                OwnerParcel.parcel_id == record.parcel_id)).all()
+            if not owner_ids:
+                unlinked.append(record.parcel_id)
+                continue
+            address = record.mailing_address
+            lines = [line for line in address.lines if line.strip()]
+            if not lines:
+                continue
+            seen.extend(SeenAddress(
+                owner_id=owner_id, kind="mailing", source_name=f"appraiser:{market_code}",
+                source_kind="appraiser_page", source_ref=record.source_url,
+                seen_at=record.fetched_at, line1=lines[0], line2=" ".join(lines[1:]) or None,
+                city=address.city, state=address.state, zip=address.zip)
+                for owner_id in owner_ids)
+        added = record_owner_addresses(session, seen)
+    return AppraiserAddressReport(records=len(records), addresses_added=added,
+                                  unlinked_parcels=tuple(unlinked))

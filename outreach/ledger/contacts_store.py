@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from contacts.dedupe import Contact as ValidatedContact
 from contacts.dedupe import ParcelOwner
 from outreach.ledger.models import Contact, ContactSource, Owner, OwnerParcel, utc_now
+from outreach.ledger.owner_addresses import SeenAddress, record_owner_addresses
 from outreach.ledger.pii import current_keyring, mask_email, mask_phone
 
 _BATCH = 2_000
@@ -88,6 +89,17 @@ def store_contacts(
                 select(Owner.owner_key, Owner.owner_id).where(
                     Owner.market_code == market_code,
                     Owner.owner_key.in_(wanted_keys[start:start + _BATCH]))).tuples().all())
+        # The roll is the first source of each new owner's mailing address.
+        record_owner_addresses(session, [
+            SeenAddress(owner_id=owner_ids[row["owner_key"]], kind="mailing",
+                        source_name="fl_dor_roll", source_kind="roll_mailing_address",
+                        source_ref=f"{market_code}:{owners[row['owner_key']].parcel_id}",
+                        seen_at=now, line1=owners[row["owner_key"]].mailing.line1,
+                        line2=owners[row["owner_key"]].mailing.line2,
+                        city=owners[row["owner_key"]].mailing.city,
+                        state=owners[row["owner_key"]].mailing.state,
+                        zip=owners[row["owner_key"]].mailing.zip)
+            for row in new_owner_rows])
 
     ids = list(owner_ids.values())
     linked: set[tuple[int, str]] = set()

@@ -437,3 +437,26 @@ class ConversationState(Base):
     state: Mapped[str] = mapped_column(String(30))
     is_human_takeover: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
+
+
+class OwnerAddress(Base):
+    """A postal address seen for an owner, with where and when it was seen: the roll's
+    mailing address, a property-appraiser page, a vendor file. The owner row keeps the roll's
+    address for linking; this table keeps every source."""
+
+    __tablename__ = "owner_addresses"
+    __table_args__ = (UniqueConstraint("owner_id", "kind", "source_name", "address_key"),)
+
+    owner_address_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("owners.owner_id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # mailing | fiduciary
+    source_name: Mapped[str] = mapped_column(String(100))
+    source_kind: Mapped[str] = mapped_column(String(30))  # contacts.dedupe.SourceKind values
+    source_ref: Mapped[str] = mapped_column(String(500))
+    address_key: Mapped[str] = mapped_column(String(300))
+    line1: Mapped[str] = mapped_column(String(300))
+    line2: Mapped[str | None] = mapped_column(String(300))
+    city: Mapped[str | None] = mapped_column(String(100))
+    state: Mapped[str | None] = mapped_column(String(40))
+    zip: Mapped[str | None] = mapped_column(String(10))
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
