@@ -54,3 +54,17 @@ def postgres_ledger(postgres_url: str):  # type: ignore[no-untyped-def]
         yield engine
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def pii_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Fresh PII keys for the test through the environment (as production sets them); yields
+    the Fernet key."""
+    from outreach.ledger import pii
+
+    key = pii.new_fernet_key()
+    monkeypatch.setenv(pii.KEYS_ENV, key)
+    monkeypatch.setenv(pii.HASH_KEY_ENV, "test-hash-key-" + "x" * 32)
+    pii.reset_keyring()
+    yield key
+    pii.reset_keyring()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -470,15 +469,6 @@ def test_mismatched_facts_or_channel_refuse():
 
 # ------------------------------------------------------------------------------------------
 # The ledger side
-
-
-@pytest.fixture
-def pii_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv(pii.KEYS_ENV, pii.new_fernet_key())
-    monkeypatch.setenv(pii.HASH_KEY_ENV, "test-hash-key-" + "y" * 32)
-    pii.reset_keyring()
-    yield
-    pii.reset_keyring()
 
 
 @pytest.fixture

@@ -3,14 +3,11 @@ CAN-SPAM and RFC 8058, both parts, AUTH, and how refusals are classified."""
 
 from __future__ import annotations
 
-import email
-import socket
 from collections.abc import Iterator
-from email import policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from smtp_mailbox import Mailbox, free_port, running_mailbox
 
 from outreach.campaigns.templates import load_template, render
 from outreach.channels.email import (
@@ -26,46 +23,16 @@ POSTAL = "100 Main St, Orlando, FL 32801"
 UNSUBSCRIBE = "https://example.com/u/abc123"
 
 
-class RecordingHandler:
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address.startswith("bounce@"):
-            return "550 5.1.1 no such user"
-        if address.startswith("later@"):
-            return "451 4.3.0 try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 Message accepted"
-
-
 def _authenticator(server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
     ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"sender" \
         and auth_data.password == b"s3cret"
     return AuthResult(success=ok)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
-def smtp_server() -> Iterator[tuple[RecordingHandler, int]]:
-    handler = RecordingHandler()
-    port = _free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port,
-                            authenticator=_authenticator, auth_require_tls=False)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
+def smtp_server() -> Iterator[tuple[Mailbox, int]]:
+    with running_mailbox(_authenticator) as running:
+        yield running
 
 
 def _outgoing(to: str = "owner@example.com") -> OutgoingEmail:
@@ -122,7 +89,7 @@ def test_refusals_are_classified(smtp_server):
     with pytest.raises(SmtpSendError) as later:
         sender.send(build_email(_outgoing("later@example.com")))
     assert not later.value.permanent and not later.value.outcome_unknown
-    nobody = SmtpSender(SmtpSettings("127.0.0.1", _free_port(), starttls=False,
+    nobody = SmtpSender(SmtpSettings("127.0.0.1", free_port(), starttls=False,
                                      timeout_seconds=2))
     with pytest.raises(SmtpSendError) as down:
         nobody.send(build_email(_outgoing()))

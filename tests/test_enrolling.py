@@ -44,15 +44,6 @@ MARKET_CODE = "orange_fl"
 
 
 @pytest.fixture
-def pii_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv(pii.KEYS_ENV, pii.new_fernet_key())
-    monkeypatch.setenv(pii.HASH_KEY_ENV, "test-hash-key-" + "e" * 32)
-    pii.reset_keyring()
-    yield
-    pii.reset_keyring()
-
-
-@pytest.fixture
 def ledger(tmp_path: Path, pii_keys: None) -> Engine:
     engine = ledger_engine(f"sqlite:///{tmp_path / 'outreach.db'}")
     upgrade_ledger(engine)

@@ -3,7 +3,6 @@ with lookups by keyed hash, key rotation, do-not-call lists and contact scrubs."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 
 import pytest
@@ -30,16 +29,6 @@ from outreach.ledger.models import Base, Contact, EncryptedString, Owner
 
 PHONE = "+14075550123"
 EMAIL = "pat.owner@example.com"
-
-
-@pytest.fixture
-def pii_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    key = pii.new_fernet_key()
-    monkeypatch.setenv(pii.KEYS_ENV, key)
-    monkeypatch.setenv(pii.HASH_KEY_ENV, "test-hash-key-" + "x" * 32)
-    pii.reset_keyring()
-    yield key
-    pii.reset_keyring()
 
 
 @pytest.fixture

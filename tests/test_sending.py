@@ -5,18 +5,14 @@ the core path when TEST_POSTGRES_URL is set); leads are seeded through the ledge
 
 from __future__ import annotations
 
-import email
-import socket
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
-from email import policy
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, func, select
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -31,6 +27,7 @@ from sending_fixtures import (
     load_lists,
     orange,
 )
+from smtp_mailbox import Mailbox, free_port, running_mailbox
 from twilio_server import TwilioServer
 
 from outreach.channels.email import SmtpSender, SmtpSettings
@@ -346,9 +343,7 @@ def test_retries_only_where_nothing_was_created(engine, env):
 
 def test_twilio_unreachable_defers_without_sending(engine, env):
     lead = add_lead(engine, phones=["+14075550701"])
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     settings = TwilioSettings(twilio_account_sid="AC" + "0" * 32, twilio_auth_token="x",
                               wholesaler_twilio_base_url=f"http://127.0.0.1:{port}")
     channels = Channels(sms=TwilioSmsChannel(lambda: twilio_rest_client(settings, 2),
@@ -406,38 +401,10 @@ def test_an_opt_out_during_a_run_stops_every_later_send_to_that_person(engine, e
 # Email over SMTP
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address.startswith("bounce@"):
-            return "550 5.1.1 no such user"
-        if address.startswith("later@"):
-            return "451 4.3.0 try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 Message accepted"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
-def smtp() -> Iterator[tuple[Recorder, int]]:
-    handler, port = Recorder(), _free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    with running_mailbox() as running:
+        yield running
 
 
 def test_email_touch_over_smtp_bounce_and_temporary_refusal(engine, env, smtp):
@@ -479,7 +446,7 @@ def test_email_touch_over_smtp_bounce_and_temporary_refusal(engine, env, smtp):
 
     # The server is gone: the outcome is unknown, held (SMTP has no list to reconcile from).
     controller_port_closed = Channels(sms=channels.sms, email=SmtpEmailChannel(
-        SmtpSender(SmtpSettings("127.0.0.1", _free_port(), starttls=False, timeout_seconds=2)),
+        SmtpSender(SmtpSettings("127.0.0.1", free_port(), starttls=False, timeout_seconds=2)),
         market.email.from_address))
     retry = send_due(engine, drip(), market, day3 + timedelta(hours=1),
                      channels=controller_port_closed, config=CONFIG)
