@@ -13,7 +13,7 @@ import dagster as dg
 import duckdb
 import pytest
 from sqlalchemy import func, select
-from test_enrolling import add_lead, add_owner, ledger, pii_keys, warehouse  # noqa: F401
+from test_enrolling import add_lead, add_owner, ledger, warehouse  # noqa: F401
 
 from outreach.ledger.db import ledger_engine, ledger_session
 from outreach.ledger.models import (
