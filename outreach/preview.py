@@ -89,8 +89,8 @@ def preview_campaign(engine: Engine, campaign: Campaign, day: date, planned_time
     from outreach.sending import (
         SOLICITATION_STATUSES,
         MessageHistory,
-        _pick_contact,
         owner_first_name,
+        pick_contact,
         property_description,
         send_settings,
     )
@@ -144,7 +144,7 @@ def preview_campaign(engine: Engine, campaign: Campaign, day: date, planned_time
                 if earlier is not None and earlier != "deferred":
                     entry.note = f"already attempted ({earlier}); a send run skips it"
                 owner = session.get(Owner, row.owner_id)
-                contact = _pick_contact(session, row.owner_id, touch.channel)
+                contact = pick_contact(session, row.owner_id, touch.channel)
                 if owner is None or contact is None:
                     entry.refusal_codes = ["no_sendable_contact"]
                     entry.reasons = [f"no sendable {touch.channel} contact for the owner"]

@@ -436,13 +436,16 @@ def _skip_touch(row: EnrollmentRow, campaign: Campaign, on: date) -> None:
     _store_state(row, replace(moved, last_sent_on=state.last_sent_on))
 
 
-def _stop_enrollment(row: EnrollmentRow | None, reason: str) -> None:
+def stop_enrollment(row: EnrollmentRow | None, reason: str) -> None:
+    """Stop an enrollment for `reason` (opt_out, reply, handoff, bounce …); None is a no-op."""
     if row is not None:
         _store_state(row, stop(_state_of(row), reason))
 
 
-def _set_lead_status(session: Session, owner_id: int, market_code: str, status: str,
+def set_lead_status(session: Session, owner_id: int, market_code: str, status: str,
                      by: str, note: str, at: datetime, only_from: tuple[str, ...] | None) -> None:
+    """Append a lead status change unless the lead already has `status`, or (with
+    `only_from`) its current status is not one of those."""
     current = session.scalar(select(LeadStatusChange.status)
                              .where(LeadStatusChange.owner_id == owner_id)
                              .order_by(LeadStatusChange.changed_at.desc(),
@@ -558,7 +561,7 @@ def _record_outcome(session: Session, message: Message, result: DeliveryResult, 
             if upcoming is not None and upcoming[0] == message.touch_number:
                 _store_state(enrollment, advance_on_send(state, campaign, day))
         if message.owner_id is not None and first_send:
-            _set_lead_status(session, message.owner_id, enrollment.market_code
+            set_lead_status(session, message.owner_id, enrollment.market_code
                              if enrollment else "", "contacted", "outreach.sending",
                              f"message {message.message_id}", at, only_from=("new",))
         kind = "outboxed" if message.status == "outboxed" else "sent"
@@ -568,9 +571,9 @@ def _record_outcome(session: Session, message: Message, result: DeliveryResult, 
                            contact_id=message.contact_id,
                            detail=f"provider error {result.error_code}: {result.error_message}",
                            message_id=message.message_id, created_at=at)
-        _stop_enrollment(enrollment, "opt_out")
+        stop_enrollment(enrollment, "opt_out")
         if message.owner_id is not None:
-            _set_lead_status(session, message.owner_id,
+            set_lead_status(session, message.owner_id,
                              enrollment.market_code if enrollment else "", "opted_out",
                              "outreach.sending", f"provider error {result.error_code}", at,
                              only_from=None)
@@ -589,7 +592,7 @@ def _record_outcome(session: Session, message: Message, result: DeliveryResult, 
             record_suppression(session, "email", "bounce", contact_id=message.contact_id,
                                detail=result.error_message or "", message_id=message.message_id,
                                created_at=at)
-        _stop_enrollment(enrollment, "bounce")
+        stop_enrollment(enrollment, "bounce")
     elif outcome is Outcome.FAILED:
         message.status = "failed"
         if enrollment is not None and campaign is not None:
@@ -638,7 +641,7 @@ class _Run:
 
 
 
-def _pick_contact(session: Session, owner_id: int, channel: str) -> Contact | None:
+def pick_contact(session: Session, owner_id: int, channel: str) -> Contact | None:
     """The owner's best sendable contact for the channel (one query): valid, not a wrong
     number, its value not suppressed on the channel; a phone whose newest scrub does not
     block SMS, an email whose domain takes mail; highest confidence first."""
@@ -706,12 +709,12 @@ def _plan_and_decide(run: _Run, enrollment_id: int) -> _Attempt | str:
         if message is not None and message.status != "deferred":
             return _Step.SKIPPED
         adapter = run.channels.for_channel(touch.channel)
-        contact = _pick_contact(session, row.owner_id, touch.channel)
+        contact = pick_contact(session, row.owner_id, touch.channel)
         if message is None:
             message = Message(direction="outbound", channel=touch.channel, idempotency_key=key,
                               enrollment_id=enrollment_id, touch_number=number,
                               owner_id=row.owner_id, provider=adapter.provider,
-                              status="planning")
+                              status="planning", purpose="touch")
             session.add(message)
         message.provider = adapter.provider
         message.planned_at = run.now
@@ -1073,7 +1076,7 @@ def apply_status_callback(engine: Engine, provider_message_id: str, status: str,
             record_suppression(session, message.channel, "opt_out", owner_id=message.owner_id,
                                contact_id=message.contact_id, detail="provider error 21610",
                                message_id=message.message_id, created_at=at)
-            _stop_enrollment(session.get(EnrollmentRow, message.enrollment_id)
+            stop_enrollment(session.get(EnrollmentRow, message.enrollment_id)
                              if message.enrollment_id else None, "opt_out")
         return message.message_id
 

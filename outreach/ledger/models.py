@@ -1,10 +1,11 @@
 """The ledger's tables (SQLAlchemy 2 declarative models): every person-facing fact.
 
-This first slice holds owners, their parcels, their contacts (phones and emails, encrypted,
-with a keyed lookup hash), where each contact came from, contact imports, do-not-call lists
-and numbers, the DNC scrub of each contact, and the audit log. Campaigns, enrollments,
-messages, consent, suppressions and conversations arrive with the outreach issue, each as a
-new Alembic migration (`outreach/ledger/migrations/versions/`).
+Owners, their parcels and postal addresses, their contacts (phones and emails, encrypted,
+with a keyed lookup hash) and where each came from, contact imports, do-not-call lists and
+scrubs, consents, suppressions, compliance decisions, campaigns, enrollments, every message in
+and out with its status history, lead statuses, conversation states, handoffs to a closer,
+LLM calls, deals, and the audit log. Each schema change is an Alembic migration
+(`outreach/ledger/migrations/versions/`).
 
 Conventions: `<object>_id` integer keys, `_at` timestamps in UTC, `_on` dates, `is_`/`has_`
 booleans, constraint names from one naming convention so migrations are stable on SQLite
@@ -288,6 +289,11 @@ class Suppression(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     message_id: Mapped[int | None] = mapped_column(Integer)  # the message that caused it
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    # A person who texts START / UNSTOP after an opt-out re-subscribes: the row stays (the
+    # history is kept forever) and is marked lifted, with the message that lifted it.
+    lifted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    lifted_by_message_id: Mapped[int | None] = mapped_column(Integer)
+    lifted_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class ComplianceDecision(Base):
@@ -392,6 +398,20 @@ class Message(Base):
     attempted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     body_purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # What an outbound message is for: a campaign `touch`, or a message the replies side sends
+    # (`opt_out_confirmation`, `resubscribe_confirmation`, `help`, `auto_reply`,
+    # `handoff_notice` to the closer). Inbound rows leave it NULL.
+    purpose: Mapped[str | None] = mapped_column(String(30))
+    # Threading: the message this one answers (an inbound reply -> our outbound touch; an
+    # auto-reply -> the inbound question).
+    in_reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.message_id"),
+                                                       index=True)
+    # Inbound only: the classifier's answer (intent, opt_out, sentiment, confidence, method…)
+    # and the decision taken, written when the reply has been processed; a row with
+    # `processed_at` NULL is picked up again after a crash.
+    classification: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    decision: Mapped[str | None] = mapped_column(String(30))
+    processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
 
@@ -460,3 +480,93 @@ class OwnerAddress(Base):
     state: Mapped[str | None] = mapped_column(String(40))
     zip: Mapped[str | None] = mapped_column(String(10))
     seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Handoff(Base):
+    """An interested seller handed to a human closer: why, which reply, who was notified and
+    how, and where it stands (`waiting` -> `claimed` -> `closed`)."""
+
+    __tablename__ = "handoffs"
+    __table_args__ = (Index("ix_handoffs_status_created", "status", "created_at"),)
+
+    handoff_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("owners.owner_id"), index=True)
+    market_code: Mapped[str] = mapped_column(String(40))
+    trigger_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.message_id"))
+    reason: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="waiting")
+    closer: Mapped[str | None] = mapped_column(String(100))
+    notified_sms_message_id: Mapped[int | None] = mapped_column(Integer)
+    notified_email_message_id: Mapped[int | None] = mapped_column(Integer)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class LlmCall(Base):
+    """One call to a language model (intent, a written touch, an auto-reply): the raw prompt,
+    the raw response, the parsed JSON, whether it passed validation and the checks, and
+    which text was finally used. Prompts and responses hold personal data: the retention
+    purge clears them with message bodies."""
+
+    __tablename__ = "llm_calls"
+    __table_args__ = (Index("ix_llm_calls_purpose_created", "purpose", "created_at"),)
+
+    llm_call_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(30))  # intent | touch | auto_reply
+    provider: Mapped[str] = mapped_column(String(20))  # ollama | openai | none
+    model: Mapped[str | None] = mapped_column(String(100))
+    prompt_name: Mapped[str] = mapped_column(String(100))
+    prompt_version: Mapped[str] = mapped_column(String(40))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("owners.owner_id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.message_id"))
+    prompt: Mapped[str | None] = mapped_column(Text)
+    raw_response: Mapped[str | None] = mapped_column(Text)
+    parsed: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    is_valid: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_checks: Mapped[list[str]] = mapped_column(JSON, default=list)
+    error: Mapped[str | None] = mapped_column(Text)
+    used: Mapped[str] = mapped_column(String(20))  # model | fallback
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Deal(Base):
+    """A deal with an owner: under contract, then closed (with the assignment fee earned) or
+    cancelled. Recorded by `wholesaler deals record` or the dashboard; the marts attribute it
+    to the campaign and touch that drew the first reply."""
+
+    __tablename__ = "deals"
+    __table_args__ = (Index("ix_deals_market_status", "market_code", "status"),)
+
+    deal_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("owners.owner_id"), index=True)
+    market_code: Mapped[str] = mapped_column(String(40))
+    parcel_id: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20))  # under_contract | closed | cancelled
+    contract_price_usd: Mapped[float | None] = mapped_column(Float)
+    assignment_fee_usd: Mapped[float | None] = mapped_column(Float)
+    contracted_on: Mapped[date | None] = mapped_column(Date)
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
+
+
+class MailboxCursor(Base):
+    """How far the IMAP poller has read one mailbox folder: the folder's UIDVALIDITY and the
+    highest UID processed (a changed UIDVALIDITY means the folder was rebuilt: read it again;
+    duplicates are caught by the Message-ID)."""
+
+    __tablename__ = "mailbox_cursors"
+    __table_args__ = (UniqueConstraint("account", "folder"),)
+
+    mailbox_cursor_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account: Mapped[str] = mapped_column(String(300))
+    folder: Mapped[str] = mapped_column(String(200))
+    uid_validity: Mapped[int] = mapped_column(Integer)
+    last_uid: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
