@@ -28,16 +28,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from outreach.replies.intent import INTENTS, IntentClassifier  # noqa: E402
+from outreach.replies.evaluation import (  # noqa: E402
+    evaluate_rules,
+    load_intent_cases,
+    render_method,
+)
+from outreach.replies.intent import IntentClassifier  # noqa: E402
 from outreach.replies.llm import OllamaJsonChat, OpenAIJsonChat  # noqa: E402
 from outreach.replies.opt_out import detect_opt_out  # noqa: E402
 from outreach.replies.sentiment import VaderSentiment, transformers_available  # noqa: E402
 
 
-def eval_texts() -> tuple[list[str], list[dict]]:
+def eval_texts() -> list[str]:
     opt_out = yaml.safe_load((ROOT / "tests/evals/opt_out.yaml").read_text())["cases"]
     intent = yaml.safe_load((ROOT / "tests/evals/intent.yaml").read_text())["cases"]
-    return [case["text"] for case in opt_out + intent], intent
+    return [case["text"] for case in opt_out + intent]
 
 
 def timed(name: str, texts: Sequence[str], run: Callable[[Sequence[str]], object]) -> None:
@@ -47,21 +52,10 @@ def timed(name: str, texts: Sequence[str], run: Callable[[Sequence[str]], object
     print(f"| {name} | {len(texts):,} | {seconds:.2f} s | {len(texts) / seconds:,.0f} |")
 
 
-def precision_recall(cases: list[dict]) -> None:
-    classifier = IntentClassifier(llm=None)
-    predicted = [classifier.classify(case["text"]).intent for case in cases]
-    print("\n| intent (rules) | precision | recall | support |\n|---|---|---|---|")
-    for intent in INTENTS:
-        true_positive = sum(1 for case, guess in zip(cases, predicted, strict=True)
-                            if guess == intent and case["label"] == intent)
-        guessed = predicted.count(intent)
-        support = sum(1 for case in cases if case["label"] == intent)
-        precision = true_positive / guessed if guessed else 0.0
-        recall = true_positive / support if support else 0.0
-        print(f"| {intent} | {precision:.2f} | {recall:.2f} | {support} |")
-    correct = sum(1 for case, guess in zip(cases, predicted, strict=True)
-                  if guess == case["label"])
-    print(f"\naccuracy (rules): {correct / len(cases):.3f} on {len(cases)} texts")
+def precision_recall() -> None:
+    """The rules' per-intent precision and recall (outreach/replies/evaluation.py; the full
+    report with the misses and the LLM column: `wholesaler replies eval`)."""
+    print("\n" + render_method(evaluate_rules(load_intent_cases()), misses=False))
 
 
 def main() -> None:
@@ -70,7 +64,7 @@ def main() -> None:
     parser.add_argument("--llm-texts", type=int, default=1_000)
     args = parser.parse_args()
     os.environ["HF_HUB_OFFLINE"] = "1"
-    base, intent_cases = eval_texts()
+    base = eval_texts()
     texts = (base * (args.texts // len(base) + 1))[:args.texts]
     llm_texts = texts[:args.llm_texts]
     print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}; "
@@ -105,7 +99,7 @@ def main() -> None:
             classifier = IntentClassifier(llm=llm)
             non_opt_out = [text for text in llm_texts if not detect_opt_out(text).is_opt_out]
             timed(name, non_opt_out, lambda batch, c=classifier: [c.classify(t) for t in batch])
-    precision_recall(intent_cases)
+    precision_recall()
 
 
 if __name__ == "__main__":

@@ -10,13 +10,18 @@ fl_cash_offer_v1 whose daily cap allows them all.
 Figures, both through the official `twilio` client with the same number of threads:
 - ceiling: a bare loop of `messages.create` (no gate, no ledger), measured before and after
   the run (`--ceiling-messages` each time); the mean is the floor the run is compared with;
-- run: `outreach.sending.send_due` over every enrollment: per message the enrollment re-read,
-  contact pick, render, gate facts loaded and the decision recorded with the attempt in one
-  transaction, the Twilio call, then the outcome, cost, event, enrollment and lead status in
-  a second transaction.
+- run: `outreach.sending.send_due` over every enrollment: batches of `--batch` enrollments
+  decided in one transaction each (enrollments re-read, contacts picked, gate facts loaded
+  set-based, each touch rendered and judged by the gate, decisions, attempts and events
+  written), the Twilio calls on `--workers` threads, the outcomes (status, cost, event,
+  enrollment, lead status) recorded in groups. With at least `--planner-process-min` due
+  enrollments the deciding and recording run in a second process (0: all in this one).
+
+CPU per message is printed for both: the bare loop's process, and the run's process plus the
+planner process (the server's own CPU is in neither).
 
     .venv/bin/python bench/send_touches.py [--enrollments 100000] [--workers 8]
-        [--ceiling-messages 20000] [--keep DIR]
+        [--ceiling-messages 20000] [--batch 100] [--planner-process-min 2000] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -122,8 +128,9 @@ def seed(engine, count: int) -> None:  # type: ignore[no-untyped-def]
                  "created_at": granted, "updated_at": granted} for n in numbers])
 
 
-def ceiling(base_url: str, messages: int, workers: int) -> float:
-    """Messages per second of a bare `messages.create` loop (same client, same threads)."""
+def ceiling(base_url: str, messages: int, workers: int) -> tuple[float, float]:
+    """Messages per second of a bare `messages.create` loop (same client, same threads), and
+    the loop's CPU milliseconds per message."""
     from twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 
     from outreach.service_settings import TwilioSettings
@@ -149,12 +156,18 @@ def ceiling(base_url: str, messages: int, workers: int) -> float:
                                    status_callback="https://hooks.example.com/s?mid=1")
 
     threads = [threading.Thread(target=loop) for _ in range(workers)]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return messages / (time.perf_counter() - started)
+    return (messages / (time.perf_counter() - started),
+            (time.process_time() - cpu) / messages * 1000)
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -162,6 +175,10 @@ def main() -> None:
     parser.add_argument("--enrollments", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--ceiling-messages", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=100,
+                        help="enrollments decided per transaction (WHOLESALER_SEND_BATCH)")
+    parser.add_argument("--planner-process-min", type=int, default=2000,
+                        help="WHOLESALER_SEND_PROCESS_MIN; 0 decides in the sending process")
     parser.add_argument("--keep", type=Path, help="keep the ledger in this folder")
     args = parser.parse_args()
 
@@ -198,7 +215,7 @@ def main() -> None:
     market = load_market("orange_fl")
     server, base_url = start_server()
     try:
-        before = ceiling(base_url, args.ceiling_messages, args.workers)
+        before, before_cpu = ceiling(base_url, args.ceiling_messages, args.workers)
         settings = TwilioSettings(twilio_account_sid=DEFAULT_ACCOUNT_SID,
                                   twilio_auth_token=DEFAULT_AUTH_TOKEN,
                                   wholesaler_twilio_base_url=base_url)
@@ -207,12 +224,15 @@ def main() -> None:
                             email=OutboxChannel(folder / "outbox", "email"))
         config = SendSettings(wholesaler_unsubscribe_secret="bench-secret-" + "s" * 30,
                               wholesaler_twilio_status_callback_url="https://hooks.example.com/s",
-                              wholesaler_sms_per_second=0)
-        started = time.perf_counter()
+                              wholesaler_sms_per_second=0,
+                              wholesaler_send_batch=args.batch,
+                              wholesaler_send_process_min=args.planner_process_min)
+        started, cpu, child_cpu = time.perf_counter(), time.process_time(), children_cpu()
         report = send_due(engine, campaign, market, NOW, channels=channels,
                           workers=args.workers, config=config)
         run_seconds = time.perf_counter() - started
-        after = ceiling(base_url, args.ceiling_messages, args.workers)
+        run_cpu, planner_cpu = time.process_time() - cpu, children_cpu() - child_cpu
+        after, after_cpu = ceiling(base_url, args.ceiling_messages, args.workers)
     finally:
         server.stdin.close()  # type: ignore[union-attr]
         server.wait(timeout=30)
@@ -220,13 +240,18 @@ def main() -> None:
     rate = report.sent / run_seconds
     figures = {
         "machine": f"{os.cpu_count()} cores, Python {platform.python_version()}",
-        "enrollments": args.enrollments, "workers": args.workers,
+        "enrollments": args.enrollments, "workers": args.workers, "batch": args.batch,
+        "planner_process": args.planner_process_min > 0
+        and args.enrollments >= args.planner_process_min,
         "seed_seconds": round(seed_seconds, 1),
         "run_seconds": round(run_seconds, 1), "sent": report.sent,
         "refused": report.refused, "deferred": report.deferred, "failed": report.failed,
         "run_messages_per_second": round(rate, 1),
         "ceiling_before": round(before, 1), "ceiling_after": round(after, 1),
         "ceiling_messages_each": args.ceiling_messages,
+        "ceiling_cpu_ms_per_message": round((before_cpu + after_cpu) / 2, 3),
+        "run_cpu_ms_per_message": round(run_cpu / max(1, report.sent) * 1000, 3),
+        "planner_cpu_ms_per_message": round(planner_cpu / max(1, report.sent) * 1000, 3),
         "share_of_ceiling": round(rate / floor, 3),
         "at": datetime.now(UTC).isoformat(timespec="seconds")}
     print(json.dumps(figures, indent=2))

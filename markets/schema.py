@@ -63,6 +63,50 @@ class DistressSource(StrictModel):
         return self
 
 
+class Bounds(StrictModel):
+    """A WGS84 bounding box (degrees): west/east longitudes, south/north latitudes."""
+
+    west: Annotated[float, Field(ge=-180, le=180)]
+    south: Annotated[float, Field(ge=-90, le=90)]
+    east: Annotated[float, Field(ge=-180, le=180)]
+    north: Annotated[float, Field(ge=-90, le=90)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Bounds:
+        if self.west >= self.east:
+            raise ValueError(f"west ({self.west}) must be less than east ({self.east})")
+        if self.south >= self.north:
+            raise ValueError(f"south ({self.south}) must be less than north ({self.north})")
+        return self
+
+    def contains(self, latitude: float, longitude: float) -> bool:
+        return self.south <= latitude <= self.north and self.west <= longitude <= self.east
+
+
+class ParcelLocationSource(StrictModel):
+    """Where the county's parcel locations come from (docs/scrapers.md, "Parcel locations"):
+    GeoJSON lines (one Feature per line, as `wholesaler scrape arcgis` writes them: the parcel
+    id in a property, a Polygon, MultiPolygon or Point geometry in WGS84), an ArcGIS parcel
+    layer (dumped to GeoJSON lines first), or a CSV of parcel_id, latitude, longitude."""
+
+    format: Literal["geojsonl", "arcgis", "csv"]
+    location: str = Field(min_length=1, description="path or URL of the file, or the layer URL")
+    parcel_id_field: str = Field(
+        default="PARCEL_ID", min_length=1, max_length=100,
+        description="the feature property (or CSV column) holding the DOR parcel id")
+    where: str | None = Field(default=None, description="ArcGIS `where` filter (arcgis only)")
+    bounds: Bounds = Field(description="the county's bounding box: a location outside it is "
+                                       "set aside (a wrong spatial reference shows up here)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ParcelLocationSource:
+        if self.where is not None and self.format != "arcgis":
+            raise ValueError("where applies to format arcgis only")
+        if self.format == "arcgis" and not re.match(r"^https?://", self.location):
+            raise ValueError(f"format arcgis needs an http(s) layer URL, got {self.location!r}")
+        return self
+
+
 NonNegative = Annotated[float, Field(ge=0)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
 Months = Annotated[int, Field(ge=1, le=120)]
@@ -178,6 +222,36 @@ class EmailIdentity(StrictModel):
         if value is not None and not _EMAIL_PATTERN.match(value):
             raise ValueError(f"{value!r} is not an email address")
         return value
+
+
+class HandoffSettings(StrictModel):
+    """Who gets the notice when a seller is interested (the human closer). Optional: without
+    it the `WHOLESALER_CLOSER_NAME` / `_PHONE` / `_EMAIL` environment variables are used; with
+    neither, the handoff is recorded and shown on the dashboard but nobody is notified."""
+
+    closer_name: str = Field(min_length=1, max_length=100)
+    closer_phone: str | None = Field(default=None, description="E.164, e.g. +14075550142")
+    closer_email: str | None = None
+
+    @field_validator("closer_phone")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\+1[2-9]\d{2}[2-9]\d{6}", value):
+            raise ValueError(f"{value!r} is not an E.164 US number (+1 and ten digits)")
+        return value
+
+    @field_validator("closer_email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL_PATTERN.match(value):
+            raise ValueError(f"{value!r} is not an email address")
+        return value
+
+    @model_validator(mode="after")
+    def _reachable(self) -> HandoffSettings:
+        if self.closer_phone is None and self.closer_email is None:
+            raise ValueError("give closer_phone, closer_email or both")
+        return self
 
 
 class Costs(StrictModel):
@@ -366,6 +440,8 @@ class Market(StrictModel):
     time_zones: list[str] = Field(min_length=1)
     roll: RollSource
     distress_sources: list[DistressSource] = Field(default_factory=list)
+    parcel_locations: ParcelLocationSource | None = Field(
+        default=None, description="parcel geometry (centroids feed the Leads map)")
     underwriting: Underwriting = Field(default_factory=Underwriting)
     score_weights: ScoreWeights = Field(default_factory=ScoreWeights)
     signal_rules: SignalRules = Field(default_factory=SignalRules)
@@ -389,6 +465,8 @@ class Market(StrictModel):
         default=False,
         description="state law requires disclosing in writing that a contract may be assigned",
     )
+    handoff: HandoffSettings | None = Field(
+        default=None, description="the closer notified when a seller is interested")
 
     _source_file: Path | None = PrivateAttr(default=None)
 

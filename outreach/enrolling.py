@@ -208,7 +208,8 @@ def _suppressed_values(session: Session, hashes: set[str]) -> dict[str, set[str]
     for start in range(0, len(ordered), 5_000):
         for value_hash, channel in session.execute(
                 select(Suppression.value_hash, Suppression.channel).where(
-                    Suppression.value_hash.in_(ordered[start:start + 5_000]))):
+                    Suppression.value_hash.in_(ordered[start:start + 5_000]),
+                    Suppression.lifted_at.is_(None))):
             found.setdefault(value_hash, set()).add(channel)
     return found
 
@@ -282,7 +283,7 @@ def enroll(engine: Engine, warehouse_conn: duckdb.DuckDBPyConnection, campaign: 
             select(Enrollment.owner_id).where(Enrollment.campaign_id == record.campaign_id)))
         suppressed_owners = set(session.scalars(
             select(Suppression.owner_id).where(
-                Suppression.owner_id.is_not(None),
+                Suppression.owner_id.is_not(None), Suppression.lifted_at.is_(None),
                 Suppression.channel.in_(sorted(channels | {"all"})))))
         sendable = sendable_channels_by_owner(session, market.code)
         eligible: list[tuple[int, _Lead]] = []

@@ -6,11 +6,18 @@ Entry points (docs/outreach.md tells the whole story):
 - `send_due(engine, campaign, market, now, channels=..., limit=...) -> SendRunReport`: one
   send run. For each active enrollment (score desc, enrollment id) whose next touch is due,
   within the campaign's daily volume cap: pick the owner's best sendable contact for the
-  touch's channel, render the template, ask the gate (facts loaded per message, so an opt-out
-  recorded during the run stops every later send), and in ONE transaction record the decision
-  and the message row (status `sending`, idempotency key `enrollment:touch:channel`). Only
-  then, outside any transaction, call the channel; a second transaction stores the provider
-  id, status, cost, a `MessageEvent`, the enrollment's transition and the lead status.
+  touch's channel, render the template, ask the gate, and in ONE transaction record the
+  decision and the message row (status `sending`, idempotency key `enrollment:touch:channel`).
+  Only then, outside any transaction, call the channel; a second transaction stores the
+  provider id, status, cost, a `MessageEvent`, the enrollment's transition and the lead
+  status. With one worker this goes message by message; with more, enrollments are decided
+  in batches (`WHOLESALER_SEND_BATCH`) whose gate facts are loaded set-based in the
+  transaction that records their attempts (so an opt-out recorded during the run stops every
+  later batch), the calls run on a thread pool while the next batch is decided, outcomes are
+  stored in groups, and large runs decide and record in a planner process
+  (`WHOLESALER_SEND_PROCESS_MIN`). The decision transaction holds the write lock (SQLite) or
+  locks the owners' rows (PostgreSQL, `lock_owners`), so the per-person caps hold across
+  concurrent runs.
 - `reconcile_unknown(engine, now, channels)`: rows left `sending` by a crash (or `unknown`
   after an answer that never came) are matched against the provider's record (Twilio's
   message list, the outbox file) and closed, or held as `unknown` for a person after a grace
@@ -38,30 +45,59 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
+import multiprocessing.connection
 import os
+import queue
 import re
 import secrets
+import socket
+import subprocess  # the send planner process: our own interpreter, no shell
+import sys
 import threading
+import traceback
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import smsutil
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
-from sqlalchemy import Engine, exists, func, select
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Engine,
+    Integer,
+    Select,
+    String,
+    Text,
+    bindparam,
+    case,
+    event,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    type_coerce,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from markets.schema import Market
 from outreach.campaigns.enrollment import Enrollment as EnrollmentState
 from outreach.campaigns.enrollment import Status, TransitionError, is_due, next_touch, stop
 from outreach.campaigns.enrollment import touch_sent as advance_on_send
-from outreach.campaigns.schema import Campaign
+from outreach.campaigns.schema import Campaign, Touch
 from outreach.campaigns.templates import RenderedMessage, load_template, render
 from outreach.channels.base import (
     CANNOT_TELL,
@@ -82,11 +118,16 @@ from outreach.compliance.gate import (
     evaluate_send,
 )
 from outreach.compliance.rules import RuleSet, default_rule_set
-from outreach.compliance.store import load_gate_facts, record_decision, record_suppression
-from outreach.ledger.db import ledger_session
+from outreach.compliance.store import (
+    decision_values,
+    load_gate_facts_many,
+    record_suppression,
+)
+from outreach.ledger.db import ledger_engine, ledger_session
 from outreach.ledger.dnc_store import SENDABLE_EMAIL_DOMAIN_STATUSES
 from outreach.ledger.models import (
     CampaignRecord,
+    ComplianceDecision,
     Contact,
     DncScrub,
     LeadStatusChange,
@@ -94,8 +135,10 @@ from outreach.ledger.models import (
     MessageEvent,
     Owner,
     Suppression,
+    UtcDateTime,
 )
 from outreach.ledger.models import Enrollment as EnrollmentRow
+from outreach.ledger.pii import current_keyring
 from outreach.service_settings import _pick
 from pipelines import settings
 
@@ -138,6 +181,10 @@ class SendSettings(BaseModel):
     - `WHOLESALER_SMS_PER_SECOND` (default 4), `WHOLESALER_EMAIL_PER_SECOND` (default 5):
       throttle per sender (messaging service, from address); 0 means no limit.
     - `WHOLESALER_SEND_WORKERS` (default 4): messages in flight at once in one run.
+    - `WHOLESALER_SEND_BATCH` (default 100): due enrollments decided in one transaction
+      (with more than one worker; see `_run_in_cap_order`).
+    - `WHOLESALER_SEND_PROCESS_MIN` (default 2000; 0 = never): runs with at least this many
+      due enrollments decide and record in a second process while this one makes the calls.
     - `WHOLESALER_RECONCILE_GRACE_MINUTES` (default 15): an attempt with no provider record
       after this long is held as `unknown` for a person.
     - `WHOLESALER_AGENT_NAME`: the person named in the messages (`{{ agent_name }}`) when the
@@ -153,6 +200,8 @@ class SendSettings(BaseModel):
     wholesaler_sms_per_second: float = Field(default=4.0, ge=0)
     wholesaler_email_per_second: float = Field(default=5.0, ge=0)
     wholesaler_send_workers: int = Field(default=4, ge=1, le=64)
+    wholesaler_send_batch: int = Field(default=100, ge=1, le=1000)
+    wholesaler_send_process_min: int = Field(default=2000, ge=0)
     wholesaler_reconcile_grace_minutes: float = Field(default=15.0, ge=0)
     wholesaler_agent_name: str | None = Field(default=None, min_length=1)
 
@@ -385,6 +434,30 @@ class MessageHistory:
             found.append(Solicitation(moment, contact_id, channel, key))
         return sorted(found, key=lambda s: s.at)
 
+    def solicitations_for_owners(self, session: Session, owner_ids: Iterable[int],
+                                 since: datetime, until: datetime
+                                 ) -> dict[int, list[Solicitation]]:
+        """`solicitations` of many people in one query per 500 (the send path's batches)."""
+        at = func.coalesce(Message.attempted_at, Message.planned_at)
+        ids = sorted(set(owner_ids))
+        found: dict[int, list[Solicitation]] = {}
+        for start in range(0, len(ids), 500):
+            for owner_id, moment, contact_id, channel, key in session.execute(
+                    select(Message.owner_id, at, Message.contact_id, Message.channel,
+                           Message.idempotency_key)
+                    .where(Message.owner_id.in_(ids[start:start + 500]),
+                           Message.direction == "outbound",
+                           Message.channel.in_(("sms", "email")),
+                           Message.status.in_(SOLICITATION_STATUSES),
+                           Message.contact_id.is_not(None), at > since, at <= until)):
+                if moment.tzinfo is None:
+                    moment = moment.replace(tzinfo=UTC)
+                found.setdefault(owner_id, []).append(
+                    Solicitation(moment, contact_id, channel, key))
+        for solicitations in found.values():
+            solicitations.sort(key=lambda s: s.at)
+        return found
+
 
 # ------------------------------------------------------------------------------------------
 # Small helpers
@@ -424,16 +497,21 @@ def _store_state(row: EnrollmentRow, state: EnrollmentState) -> None:
     row.paused_status = state.paused_status.value if state.paused_status else None
 
 
-def _skip_touch(row: EnrollmentRow, campaign: Campaign, on: date) -> None:
-    """Move past the next touch without sending it (a permanent refusal)."""
-    state = _state_of(row)
+def _skipped(state: EnrollmentState, campaign: Campaign, on: date) -> EnrollmentState | None:
+    """The state past the next touch, not sent (a permanent refusal): `touches_sent` counts
+    it, `last_sent_on` stays, so the later touches keep their schedule. None: no move."""
     try:
         moved = advance_on_send(state, campaign, on)
     except TransitionError:
-        return
-    from dataclasses import replace
+        return None
+    return replace(moved, last_sent_on=state.last_sent_on)
 
-    _store_state(row, replace(moved, last_sent_on=state.last_sent_on))
+
+def _skip_touch(row: EnrollmentRow, campaign: Campaign, on: date) -> None:
+    """Move past the next touch without sending it (a permanent refusal)."""
+    skipped = _skipped(_state_of(row), campaign, on)
+    if skipped is not None:
+        _store_state(row, skipped)
 
 
 def stop_enrollment(row: EnrollmentRow | None, reason: str) -> None:
@@ -633,6 +711,7 @@ class _Run:
     secret: bytes
     addresses: Mapping[str, str] | None
     pricing: _Pricing
+    batch_size: int = 1
     tally: _Tally = field(default_factory=_Tally)
     lock: threading.Lock = field(default_factory=threading.Lock)
     crashes: dict[str, int] = field(default_factory=dict)
@@ -640,19 +719,20 @@ class _Run:
     history: MessageHistory = field(default_factory=MessageHistory)
 
 
-
-def pick_contact(session: Session, owner_id: int, channel: str) -> Contact | None:
-    """The owner's best sendable contact for the channel (one query): valid, not a wrong
-    number, its value not suppressed on the channel; a phone whose newest scrub does not
-    block SMS, an email whose domain takes mail; highest confidence first."""
+@cache
+def _sendable_contacts(channel: str) -> Select[tuple[Contact]]:
+    """Every owner's sendable contacts for the channel, best first (the rule of
+    `pick_contact`; add an owner filter). Built once per channel (statements are
+    immutable)."""
     kind = "phone" if channel == "sms" else "email"
     value_suppressed = exists().where(Suppression.value_hash == Contact.value_hash,
-                                      Suppression.channel.in_((channel, "all")))
+                                      Suppression.channel.in_((channel, "all")),
+                                      Suppression.lifted_at.is_(None))
     query = (select(Contact)
-             .where(Contact.owner_id == owner_id, Contact.channel == kind,
+             .where(Contact.channel == kind,
                     Contact.is_valid.is_(True), Contact.is_wrong_number.is_(False),
                     ~value_suppressed)
-             .order_by(Contact.confidence.desc(), Contact.contact_id).limit(1))
+             .order_by(Contact.confidence.desc(), Contact.contact_id))
     if kind == "phone":
         newest_scrub_blocks = (select(DncScrub.is_sms_blocked)
                                .where(DncScrub.contact_id == Contact.contact_id)
@@ -663,137 +743,408 @@ def pick_contact(session: Session, owner_id: int, channel: str) -> Contact | Non
     else:
         query = query.where(Contact.email_domain_status.in_(
             sorted(SENDABLE_EMAIL_DOMAIN_STATUSES)))
-    return session.scalar(query)
+    return query
 
 
-def _context(run: _Run, owner: Owner, parcel_id: str, unsubscribe_url: str) -> dict[str, str]:
+def pick_contact(session: Session, owner_id: int, channel: str) -> Contact | None:
+    """The owner's best sendable contact for the channel (one query): valid, not a wrong
+    number, its value not suppressed on the channel (a lifted suppression no longer counts);
+    a phone whose newest scrub does not block SMS, an email whose domain takes mail; highest
+    confidence first."""
+    return session.scalar(_sendable_contacts(channel).where(Contact.owner_id == owner_id)
+                          .limit(1))
+
+
+@dataclass(frozen=True)
+class _PickedContact:
+    contact_id: int
+    owner_id: int
+    value: str
+    value_hash: str
+    token: str  # the contact's stored ciphertext: the message row's counterpart as is
+
+
+def _pick_contacts(connection: Connection,
+                   wanted: Iterable[tuple[int, str]]) -> dict[tuple[int, str], _PickedContact]:
+    """`pick_contact` for many (owner id, channel) pairs: one query per channel. Only the
+    picked contacts' values are decrypted."""
+    owners_by_channel: dict[str, set[int]] = {}
+    for owner_id, channel in wanted:
+        owners_by_channel.setdefault(channel, set()).add(owner_id)
+    keyring = current_keyring()
+    picked: dict[tuple[int, str], _PickedContact] = {}
+    for channel, owners in owners_by_channel.items():
+        query = _sendable_contacts(channel).with_only_columns(
+            Contact.contact_id, Contact.owner_id, type_coerce(Contact.value, Text),
+            Contact.value_hash).where(Contact.owner_id.in_(sorted(owners)))
+        for contact_id, owner_id, token, value_hash in connection.execute(query):
+            if (owner_id, channel) not in picked:  # rows come best first
+                picked[(owner_id, channel)] = _PickedContact(
+                    contact_id, owner_id, keyring.decrypt(token), value_hash, token)
+    return picked
+
+
+def _context(run: _Run, owner_name: str, parcel_id: str,
+             unsubscribe_url: str) -> dict[str, str]:
     market = run.market
     agent = (getattr(market.email, "agent_name", None) or run.config.wholesaler_agent_name
              or "the team")
-    return {"owner_first_name": owner_first_name(owner.owner_name), "agent_name": agent,
+    return {"owner_first_name": owner_first_name(owner_name), "agent_name": agent,
             "sender_name": market.email.sender_name, "county_name": market.county_name,
             "property_address": property_description(parcel_id, market, run.addresses),
             "market_context": market.market_context,
             "postal_address": market.email.postal_address, "unsubscribe_url": unsubscribe_url}
 
 
+def _touch_text(touch: Touch, context: Mapping[str, str], *, session: Session, owner_id: int,
+                message_id: int) -> RenderedMessage:
+    """THE one place where a touch's text is produced: its template rendered, or (`writer:
+    llm`) the LLM's text, checked, with the rendered template as its fallback. The message
+    row `message_id` exists (flushed) when this runs, so an `LlmCall` row may point at it."""
+    rendered: RenderedMessage = render(load_template(touch.template), context)
+    if touch.writer == "llm":  # written by the LLM and checked; the fixed text is the fallback
+        from outreach.writing.writer import write_touch
+
+        rendered = write_touch(touch.prompt or "", touch.channel, context, rendered,
+                               session=session, owner_id=owner_id, message_id=message_id)
+    return rendered
+
+
 @dataclass(frozen=True)
 class _Attempt:
+    """An allowed, committed attempt, with what the batch knew when it decided (so the
+    outcome can be stored without reading the rows again, unless they changed)."""
+
     message_id: int
     channel_message: ChannelMessage
     adapter: ChannelAdapter
+    enrollment_id: int = 0
+    owner_id: int = 0
+    state: EnrollmentState | None = None  # the enrollment's state when decided
+    segments: int | None = None
 
 
-def _plan_and_decide(run: _Run, enrollment_id: int) -> _Attempt | str:
-    """Transaction 1: re-read the enrollment, pick the contact, render, ask the gate, record
-    the decision and the message row. Returns the attempt to make, or what happened."""
+@contextmanager
+def _write_transaction(engine: Engine) -> Iterator[Session]:
+    """A session whose transaction is a writer from its first statement: on SQLite `BEGIN
+    IMMEDIATE` (one writer at a time, so nothing it reads can change before it commits; the
+    driver's own deferred BEGIN would let two runs read the same history and both send). On
+    PostgreSQL the caller locks the rows it decides about (`lock_owners`)."""
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        connection = session.connection()
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        yield session
+
+
+def lock_owners(session: Session, owner_ids: Iterable[int]) -> None:
+    """Serialise send decisions about these people across concurrent runs until the caller's
+    transaction ends: PostgreSQL `SELECT … FOR NO KEY UPDATE` on their `owners` rows, in
+    owner-id order (two runs locking overlapping sets cannot deadlock; NO KEY UPDATE does not
+    block inserts that merely reference the owner). A second run deciding about the same
+    person waits, then reads the first run's attempts, so the per-person and per-contact caps
+    hold across runs. SQLite needs nothing more than `BEGIN IMMEDIATE`."""
+    ids = sorted(set(owner_ids))
+    connection = session.connection()
+    if not ids or connection.dialect.name == "sqlite":
+        return
+    for start in range(0, len(ids), 1000):
+        connection.execute(select(Owner.owner_id)
+                           .where(Owner.owner_id.in_(ids[start:start + 1000]))
+                           .order_by(Owner.owner_id).with_for_update(key_share=True)).all()
+
+
+def _allocate_ids(connection: Connection, model: type[Message] | type[ComplianceDecision],
+                  count: int) -> list[int]:
+    """`count` new primary keys for `model`'s table, so rows can be written in one
+    statement and the unsubscribe link (which carries the message id) rendered first:
+    PostgreSQL draws them from the column's sequence; SQLite takes the next free ones, safe
+    under `_write_transaction`'s write lock."""
+    if count <= 0:
+        return []
+    table = model.__table__
+    [column] = table.primary_key.columns
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        return list(connection.execute(
+            text("SELECT nextval(pg_get_serial_sequence(:table, :column)) "
+                 "FROM generate_series(1, :count)"),
+            {"table": table.name, "column": column.name, "count": count}).scalars())
+    if dialect != "sqlite":
+        raise NotImplementedError(f"the ledger runs on SQLite or PostgreSQL, not {dialect}")
+    start = connection.execute(select(func.coalesce(func.max(column), 0))).scalar_one()
+    return list(range(start + 1, start + 1 + count))
+
+
+# Message rows written by the send path take the contact's ciphertext for `counterpart` as it
+# is (`counterpart_token`): the same value under the same keys, without encrypting it again.
+_MESSAGE_INSERT = insert(Message).values(
+    counterpart=bindparam("counterpart_token", type_=Text))
+_MESSAGE_UPDATE = (update(Message).where(Message.message_id == bindparam("b_id"))
+                   .values(counterpart=bindparam("counterpart_token", type_=Text)))
+
+
+@dataclass
+class _Planned:
+    """One due enrollment while its batch is being decided."""
+
+    enrollment_id: int
+    owner_id: int
+    owner_name: str
+    mailing_state: str | None
+    parcel_id: str
+    state: EnrollmentState
+    number: int
+    touch: Touch
+    key: str
+    message_id: int = 0
+    is_new: bool = True
+    attempted_at: datetime | None = None
+
+
+def _plan_batch(run: _Run, batch: Sequence[tuple[int, int]]) -> tuple[list[_Attempt], list[str]]:
+    """Transaction 1 for a batch of due enrollments ((enrollment id, owner id), in order): take
+    the write lock (SQLite) or lock the owners (PostgreSQL); re-read the enrollments, the
+    campaign's pause switch and the owners; skip touches attempted before; pick the contacts;
+    load the gate facts of the whole batch (`load_gate_facts_many`); for each enrollment render
+    the touch, ask `evaluate_send`; then write the decisions, the message rows (allowed:
+    `sending`), their events and the skipped touches, and commit. Returns the attempts to make
+    (their rows committed) and what happened to the others (`refused:<code>`,
+    `deferred:<code>`, `skipped`, `not_due`)."""
     campaign = run.campaign
-    with ledger_session(run.engine) as session:
-        found = session.execute(
-            select(EnrollmentRow, CampaignRecord.is_paused, Owner)
+    outcomes: list[str] = []
+    attempts: list[_Attempt] = []
+    base_url = run.config.wholesaler_unsubscribe_base_url or PLACEHOLDER_UNSUBSCRIBE_BASE
+    postal = run.market.email.postal_address
+    with _write_transaction(run.engine) as session:
+        connection = session.connection()
+        lock_owners(session, [owner_id for _, owner_id in batch])
+        ids = [enrollment_id for enrollment_id, _ in batch]
+        rows = {row.enrollment_id: row for row in connection.execute(
+            select(EnrollmentRow.enrollment_id, EnrollmentRow.owner_id, EnrollmentRow.parcel_id,
+                   EnrollmentRow.status, EnrollmentRow.touches_sent, EnrollmentRow.enrolled_on,
+                   EnrollmentRow.last_sent_on, EnrollmentRow.stop_reason,
+                   EnrollmentRow.paused_status, CampaignRecord.is_paused, Owner.owner_name,
+                   Owner.mailing_state)
             .join(CampaignRecord, CampaignRecord.campaign_id == EnrollmentRow.campaign_id)
             .join(Owner, Owner.owner_id == EnrollmentRow.owner_id)
-            .where(EnrollmentRow.enrollment_id == enrollment_id)).first()
-        if found is None:
-            return _Step.NOT_DUE
-        row, is_paused, owner = found
-        if is_paused or row.status not in ACTIVE_STATUSES:
-            return _Step.NOT_DUE
-        state = _state_of(row)
-        upcoming = next_touch(state, campaign)
-        if upcoming is None or not is_due(state, campaign, run.today):
-            return _Step.NOT_DUE
-        number, touch = upcoming
-        key = f"{enrollment_id}:{number}:{touch.channel}"
-        message = session.scalar(select(Message).where(Message.idempotency_key == key))
-        if message is not None and message.status != "deferred":
-            return _Step.SKIPPED
-        adapter = run.channels.for_channel(touch.channel)
-        contact = pick_contact(session, row.owner_id, touch.channel)
-        if message is None:
-            message = Message(direction="outbound", channel=touch.channel, idempotency_key=key,
-                              enrollment_id=enrollment_id, touch_number=number,
-                              owner_id=row.owner_id, provider=adapter.provider,
-                              status="planning", purpose="touch")
-            session.add(message)
-        message.provider = adapter.provider
-        message.planned_at = run.now
-        message.template = touch.template
-        if contact is None:
-            message.status = "refused"
-            message.contact_id = None
-            message.error_code = NO_SENDABLE_CONTACT
-            message.error_message = f"no sendable {touch.channel} contact for the owner"
-            session.flush()
-            session.add(MessageEvent(message_id=message.message_id, status="refused",
-                                     source="send", error_code=NO_SENDABLE_CONTACT,
-                                     detail=message.error_message, at=run.now))
-            _skip_touch(row, campaign, run.today)
-            return "refused:" + NO_SENDABLE_CONTACT
-        message.contact_id = contact.contact_id
-        message.counterpart = contact.value
-        message.counterpart_hash = contact.value_hash
-        session.flush()
-        url = (f"{(run.config.wholesaler_unsubscribe_base_url or PLACEHOLDER_UNSUBSCRIBE_BASE)}"
-               f"/{unsubscribe_token(message.message_id, contact.value_hash, run.secret)}")
-        rendered: RenderedMessage = render(load_template(touch.template),
-                                           _context(run, owner, row.parcel_id, url))
-        postal = run.market.email.postal_address
-        carries = OutgoingMessage(
-            has_unsubscribe_link=touch.channel == "email" and url in rendered.body
-            and url in (rendered.html or ""),
-            has_postal_address=touch.channel == "email" and postal in rendered.body
-            and postal in (rendered.html or ""))
-        request = SendRequest(channel=touch.channel, owner_id=row.owner_id,
-                              contact_id=contact.contact_id, to_address=contact.value,
-                              market=run.policy, planned_at=run.now, message=carries,
-                              mailing_state=owner.mailing_state,
-                              property_state=run.market.state, reference=key)
-        facts = load_gate_facts(session, row.owner_id, contact.contact_id, run.now,
-                                history=run.history, rules=run.rules)
-        decision = evaluate_send(request, facts, run.rules)
-        decision_row = record_decision(session, request, decision)
-        message.template_version = rendered.template_version
-        message.subject = rendered.subject
-        message.body = rendered.body
-        if touch.channel == "sms":
-            message.segments = rendered.sms_segments
-            message.encoding = rendered.sms_encoding
-        message.compliance_decision_id = decision_row.compliance_decision_id
-        if decision.allowed:
-            message.status = "sending"
-            message.attempted_at = run.now
-            message.error_code = message.error_message = None
-            session.add(MessageEvent(message_id=message.message_id, status="sending",
-                                     source="send", detail="allowed by the gate", at=run.now))
-            return _Attempt(message.message_id, ChannelMessage(
-                message_id=message.message_id, channel=touch.channel,
-                to_address=contact.value, body=rendered.body, campaign=campaign.name,
-                touch_number=number, subject=rendered.subject, html=rendered.html,
-                from_name=run.market.email.sender_name,
-                from_address=run.market.email.from_address,
-                reply_to=run.market.email.reply_to, unsubscribe_url=url,
-                postal_address=postal,
-                status_callback_url=callback_url_for(
-                    run.config.wholesaler_twilio_status_callback_url, message.message_id),
-                attempted_at=datetime.now(UTC)), adapter)
-        codes = list(dict.fromkeys(decision.refusal_codes))
-        detail = "; ".join(f"{check.code}: {check.detail}" for check in decision.reasons)
-        message.error_code = _short_code(codes)
-        message.error_message = f"{','.join(codes)} | {detail}"[:4000]
-        if set(codes) <= DEFERRED_REFUSALS:
-            message.status = "deferred"
-            session.add(MessageEvent(message_id=message.message_id, status="deferred",
-                                     source="send", error_code=message.error_code,
-                                     detail=message.error_message[:2000], at=run.now))
-            return "deferred:" + codes[0]
-        message.status = "refused"
-        session.add(MessageEvent(message_id=message.message_id, status="refused",
-                                 source="send", error_code=message.error_code,
-                                 detail=message.error_message[:2000], at=run.now))
-        _skip_touch(row, campaign, run.today)
-        permanent = [code for code in codes if code not in DEFERRED_REFUSALS]
-        return "refused:" + permanent[0]
+            .where(EnrollmentRow.enrollment_id.in_(ids)))}
+        planned: list[_Planned] = []
+        for enrollment_id in ids:
+            row = rows.get(enrollment_id)
+            if row is None or row.is_paused or row.status not in ACTIVE_STATUSES:
+                outcomes.append(_Step.NOT_DUE)
+                continue
+            state = _state_of(row)
+            upcoming = next_touch(state, campaign)
+            if upcoming is None or not is_due(state, campaign, run.today):
+                outcomes.append(_Step.NOT_DUE)
+                continue
+            number, touch = upcoming
+            planned.append(_Planned(enrollment_id, row.owner_id, row.owner_name,
+                                    row.mailing_state, row.parcel_id, state, number, touch,
+                                    f"{enrollment_id}:{number}:{touch.channel}"))
+        existing = {row.idempotency_key: row for row in connection.execute(
+            select(Message.message_id, Message.idempotency_key, Message.status,
+                   Message.attempted_at)
+            .where(Message.idempotency_key.in_([item.key for item in planned])))}
+        items: list[_Planned] = []
+        for item in planned:
+            found = existing.get(item.key)
+            if found is not None:
+                if found.status != "deferred":
+                    outcomes.append(_Step.SKIPPED)
+                    continue
+                item.message_id, item.is_new = found.message_id, False
+                item.attempted_at = found.attempted_at
+            items.append(item)
+        new_items = [item for item in items if item.is_new]
+        for item, message_id in zip(new_items, _allocate_ids(connection, Message,
+                                                             len(new_items)), strict=True):
+            item.message_id = message_id
+        contacts = _pick_contacts(connection, [(item.owner_id, item.touch.channel)
+                                               for item in items])
+        facts = load_gate_facts_many(
+            session, [(item.owner_id, contacts[(item.owner_id, item.touch.channel)].contact_id)
+                      for item in items if (item.owner_id, item.touch.channel) in contacts],
+            run.now, history=run.history, rules=run.rules)
+
+        wall_clock = datetime.now(UTC)
+        decisions: list[dict[str, Any]] = []
+        decided: list[tuple[_Planned, dict[str, Any]]] = []  # (item, message values)
+        events: list[dict[str, Any]] = []
+        skips: list[dict[str, Any]] = []
+        for item in items:
+            touch = item.touch
+            adapter = run.channels.for_channel(touch.channel)
+            values: dict[str, Any] = {
+                "provider": adapter.provider, "planned_at": run.now, "template": touch.template,
+                "contact_id": None, "counterpart_token": None, "counterpart_hash": None,
+                "template_version": None, "subject": None, "body": None, "segments": None,
+                "encoding": None, "compliance_decision_id": None,
+                "attempted_at": item.attempted_at, "updated_at": wall_clock}
+            contact = contacts.get((item.owner_id, touch.channel))
+            if contact is None:
+                values.update(status="refused", error_code=NO_SENDABLE_CONTACT,
+                              error_message=f"no sendable {touch.channel} contact for the owner")
+                decided.append((item, values))
+                events.append(_event(item.message_id, "refused", NO_SENDABLE_CONTACT,
+                                     values["error_message"], run.now))
+                skips.append(_skip_values(item, campaign, run.today, wall_clock))
+                outcomes.append("refused:" + NO_SENDABLE_CONTACT)
+                continue
+            values.update(contact_id=contact.contact_id, counterpart_token=contact.token,
+                          counterpart_hash=contact.value_hash)
+            if touch.writer == "llm" and item.is_new:
+                # The LLM writer records its call against the message row: write it first.
+                connection.execute(_MESSAGE_INSERT, [_new_row(item, {
+                    **values, "status": "planning", "error_code": None,
+                    "error_message": None}, wall_clock)])
+                item.is_new = False
+            url = (f"{base_url}/"
+                   f"{unsubscribe_token(item.message_id, contact.value_hash, run.secret)}")
+            rendered = _touch_text(touch, _context(run, item.owner_name, item.parcel_id, url),
+                                   session=session, owner_id=item.owner_id,
+                                   message_id=item.message_id)
+            carries = OutgoingMessage(
+                has_unsubscribe_link=touch.channel == "email" and url in rendered.body
+                and url in (rendered.html or ""),
+                has_postal_address=touch.channel == "email" and postal in rendered.body
+                and postal in (rendered.html or ""))
+            request = SendRequest(channel=touch.channel, owner_id=item.owner_id,
+                                  contact_id=contact.contact_id, to_address=contact.value,
+                                  market=run.policy, planned_at=run.now, message=carries,
+                                  mailing_state=item.mailing_state,
+                                  property_state=run.market.state, reference=item.key)
+            decision = evaluate_send(request, facts[(item.owner_id, contact.contact_id)],
+                                     run.rules)
+            decisions.append(decision_values(request, decision))
+            values.update(template=rendered.template,
+                          template_version=rendered.template_version,
+                          subject=rendered.subject, body=rendered.body)
+            if touch.channel == "sms":
+                values["segments"], values["encoding"] = _sms_segments(rendered.body)
+            decided.append((item, values))
+            if decision.allowed:
+                values.update(status="sending", attempted_at=run.now, error_code=None,
+                              error_message=None)
+                events.append(_event(item.message_id, "sending", None, "allowed by the gate",
+                                     run.now))
+                attempts.append(_Attempt(item.message_id, ChannelMessage(
+                    message_id=item.message_id, channel=touch.channel,
+                    to_address=contact.value, body=rendered.body, campaign=campaign.name,
+                    touch_number=item.number, subject=rendered.subject, html=rendered.html,
+                    from_name=run.market.email.sender_name,
+                    from_address=run.market.email.from_address,
+                    reply_to=run.market.email.reply_to, unsubscribe_url=url,
+                    postal_address=postal,
+                    status_callback_url=callback_url_for(
+                        run.config.wholesaler_twilio_status_callback_url, item.message_id),
+                    attempted_at=wall_clock), adapter, item.enrollment_id, item.owner_id,
+                    item.state, values["segments"]))
+                continue
+            codes = list(dict.fromkeys(decision.refusal_codes))
+            detail = "; ".join(f"{check.code}: {check.detail}" for check in decision.reasons)
+            values.update(error_code=_short_code(codes),
+                          error_message=f"{','.join(codes)} | {detail}"[:4000])
+            if set(codes) <= DEFERRED_REFUSALS:
+                values["status"] = "deferred"
+                outcomes.append("deferred:" + codes[0])
+            else:
+                values["status"] = "refused"
+                skips.append(_skip_values(item, campaign, run.today, wall_clock))
+                outcomes.append("refused:" + next(code for code in codes
+                                                  if code not in DEFERRED_REFUSALS))
+            events.append(_event(item.message_id, values["status"], values["error_code"],
+                                 values["error_message"], run.now))
+
+        # The writes: decisions first (the message rows point at them), then the rows.
+        decision_ids = iter(_allocate_ids(connection, ComplianceDecision, len(decisions)))
+        for values in decisions:
+            values["compliance_decision_id"] = next(decision_ids)
+        if decisions:
+            connection.execute(insert(ComplianceDecision), decisions)
+        by_reference = {values["reference"]: values["compliance_decision_id"]
+                        for values in decisions}
+        for item, values in decided:
+            values["compliance_decision_id"] = by_reference.get(item.key)
+        inserts = [_new_row(item, values, wall_clock) for item, values in decided
+                   if item.is_new]
+        updates = [{"b_id": item.message_id, **values} for item, values in decided
+                   if not item.is_new]
+        if inserts:
+            connection.execute(_MESSAGE_INSERT, inserts)
+        if updates:
+            connection.execute(_MESSAGE_UPDATE, updates)
+        if events:
+            connection.execute(insert(MessageEvent), events)
+        skips = [values for values in skips if values]
+        if skips:
+            connection.execute(update(EnrollmentRow).where(
+                EnrollmentRow.enrollment_id == bindparam("b_id")), skips)
+    return attempts, outcomes
+
+
+_GSM7_BASIC_ASCII = re.compile(r"[A-Za-z0-9 \n\r!\"#$%&'()*+,\-./:;<=>?@_]+")
+
+
+def _sms_segments(body: str) -> tuple[int, str]:
+    """(segments, encoding) of an SMS, as `RenderedMessage.sms_segments` / `sms_encoding`
+    count them (smsutil), with a fast path for the usual text: only characters of the GSM-7
+    basic set that are plain ASCII (one septet each), so 160 fit in one part and 153 in each
+    part of a longer message (tests/test_sending.py compares it with smsutil)."""
+    if _GSM7_BASIC_ASCII.fullmatch(body):
+        return (1 if len(body) <= 160 else -(-len(body) // 153)), "GSM-7"
+    split = smsutil.split(body)
+    return len(split.parts), "GSM-7" if split.encoding == "gsm0338" else "UCS-2"
+
+
+def _new_row(item: _Planned, values: Mapping[str, Any], at: datetime) -> dict[str, Any]:
+    return {"message_id": item.message_id, "direction": "outbound",
+            "channel": item.touch.channel, "idempotency_key": item.key,
+            "enrollment_id": item.enrollment_id, "touch_number": item.number,
+            "owner_id": item.owner_id, "purpose": "touch", "created_at": at, **values}
+
+
+def _event(message_id: int, status: str, error_code: str | None, detail: str,
+           at: datetime) -> dict[str, Any]:
+    return {"message_id": message_id, "status": status, "source": "send",
+            "error_code": error_code, "detail": detail[:2000], "at": at}
+
+
+def _enrollment_values(enrollment_id: int, state: EnrollmentState,
+                       at: datetime) -> dict[str, Any]:
+    return {"b_id": enrollment_id, "status": state.status.value,
+            "touches_sent": state.touches_sent, "last_sent_on": state.last_sent_on,
+            "stop_reason": state.stop_reason,
+            "paused_status": state.paused_status.value if state.paused_status else None,
+            "updated_at": at}
+
+
+def _skip_values(item: _Planned, campaign: Campaign, on: date,
+                 at: datetime) -> dict[str, Any]:
+    skipped = _skipped(item.state, campaign, on)
+    return _enrollment_values(item.enrollment_id, skipped, at) if skipped else {}
+
+
+def _plan(run: _Run, batch: Sequence[tuple[int, int]]) -> list[_Attempt]:
+    """`_plan_batch`, tallied; a batch that fails is planned again enrollment by enrollment,
+    so one bad enrollment (a template error) costs only its own touch."""
+    try:
+        attempts, outcomes = _plan_batch(run, batch)
+    except Exception:
+        if len(batch) > 1:
+            return [attempt for one in batch for attempt in _plan(run, [one])]
+        log.exception("planning the touch of enrollment %s failed", batch[0][0])
+        run.tally.add("failed", "planning_error")
+        return []
+    for outcome in outcomes:
+        kind, _, reason = outcome.partition(":")
+        if kind == _Step.SKIPPED:
+            run.tally.add("skipped")
+        elif kind != _Step.NOT_DUE:
+            run.tally.add(kind, reason)
+    return attempts
 
 
 def _throttle_for(run: _Run, channel: str) -> Throttle:
@@ -806,77 +1157,550 @@ def _throttle_for(run: _Run, channel: str) -> Throttle:
         return throttle
 
 
-def _send_one(run: _Run, enrollment_id: int) -> bool:
-    """Plan, decide, deliver and record one enrollment's due touch. Returns True when it used
-    a slot of the daily volume cap (a message went, or may have gone, out)."""
-    try:
-        planned = _plan_and_decide(run, enrollment_id)
-    except Exception:
-        log.exception("planning the touch of enrollment %s failed", enrollment_id)
-        run.tally.add("failed", "planning_error")
-        return False
-    if isinstance(planned, str):
-        kind, _, reason = planned.partition(":")
-        if kind == _Step.SKIPPED:
-            run.tally.add("skipped")
-        elif kind != _Step.NOT_DUE:
-            run.tally.add(kind, reason)
-        return False
+def _deliver(run: _Run, attempt: _Attempt) -> tuple[_Attempt, DeliveryResult]:
+    """The provider call of one committed attempt, outside any transaction, after the
+    per-sender throttle. Never raises: an adapter bug is an unknown outcome."""
     _crash_point("after_attempt_written", run.crashes, run.lock)
-    adapter = planned.adapter
-    if adapter.provider != "outbox":
-        _throttle_for(run, planned.channel_message.channel).acquire(adapter.sender)
+    adapter = attempt.adapter
     try:
-        result = adapter.deliver(planned.channel_message)
+        if adapter.provider != "outbox":
+            _throttle_for(run, attempt.channel_message.channel).acquire(adapter.sender)
+        result = adapter.deliver(attempt.channel_message)
     except Exception as error:  # an adapter bug: the outcome is unknown, never re-sent
-        log.exception("channel %s raised for message %s", adapter.provider, planned.message_id)
+        log.exception("channel %s raised for message %s", adapter.provider, attempt.message_id)
         result = DeliveryResult(Outcome.UNKNOWN, error_code="adapter_error",
                                 error_message=f"{type(error).__name__}: {error}")
     _crash_point("after_provider_accepted", run.crashes, run.lock)
-    with ledger_session(run.engine) as session:
-        message = session.get(Message, planned.message_id)
-        assert message is not None
-        kind = _record_outcome(session, message, result, campaign=run.campaign,
-                               pricing=run.pricing, at=run.now, day=run.today, source="send")
-        cost = message.cost_usd or 0.0
-        used_slot = message.status in SOLICITATION_STATUSES
-    run.tally.add(kind, result.error_code or result.outcome.value, cost=cost)
-    return used_slot
+    return attempt, result
 
 
-def _run_in_cap_order(run: _Run, due: Sequence[int], remaining: int, pool_size: int) -> None:
-    """Take the due enrollments in order, at most `pool_size` in flight, never more in flight
-    or done than the cap allows: a slot a refused or deferred message did not use goes to the
-    next enrollment in order, so the cap always serves the best-scored leads first."""
-    pending: set[Future[bool]] = set()
+def _record_outcomes(run: _Run, finished: Sequence[tuple[_Attempt, DeliveryResult]]) -> int:
+    """Transaction 2 for messages whose calls finished together; returns how many of them
+    used a slot of the daily volume cap (went, or may have gone, out). A group that fails is
+    recorded message by message; a message whose outcome cannot be stored stays `sending`
+    for `reconcile_unknown` (counted `unknown`)."""
+    try:
+        tallies = _record_group(run, finished)
+    except Exception:
+        if len(finished) > 1:
+            return sum(_record_outcomes(run, [one]) for one in finished)
+        log.exception("recording the outcome of message %s failed; reconcile will close it",
+                      finished[0][0].message_id)
+        tallies = [("unknown", "record_error", 0.0, True)]
+    for kind, reason, cost, _ in tallies:
+        run.tally.add(kind, reason, cost=cost)
+    return sum(1 for *_, used in tallies if used)
 
-    def settle(block: bool) -> None:
-        nonlocal pending, remaining
-        if not pending:
-            return
-        done, pending = wait(pending, timeout=None if block else 0,
-                             return_when=FIRST_COMPLETED)
-        for future in done:
-            if not future.result():
-                remaining += 1
 
-    with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="send") as pool:
-        for position, enrollment_id in enumerate(due):
-            while pending and (remaining <= 0 or len(pending) >= pool_size):
-                settle(block=True)
+def _record_group(run: _Run, finished: Sequence[tuple[_Attempt, DeliveryResult]]
+                  ) -> list[tuple[str, str, float, bool]]:
+    """Store the outcomes of a group in one transaction: accepted messages (the usual case)
+    with a few set-based statements (what `_record_outcome` does for one message: status,
+    provider id, cost, an event, the enrollment's transition, `contacted` on a lead's first
+    send); every other outcome through `_record_outcome`. Returns (tally kind, reason, cost,
+    used a slot) per message."""
+    try:
+        return _record_group_once(run, finished, optimistic=True)
+    except _Changed:  # a callback, a reply or a pause got there first: read, then write
+        return _record_group_once(run, finished, optimistic=False)
+
+
+class _Changed(Exception):
+    """A row changed since its batch was decided; the group's transaction is rolled back."""
+
+
+def _record_group_once(run: _Run, finished: Sequence[tuple[_Attempt, DeliveryResult]], *,
+                       optimistic: bool) -> list[tuple[str, str, float, bool]]:
+    tallies: list[tuple[str, str, float, bool]] = []
+    accepted = [(a, r) for a, r in finished if r.outcome is Outcome.ACCEPTED]
+    others = [(a, r) for a, r in finished if r.outcome is not Outcome.ACCEPTED]
+    with _write_transaction(run.engine) as session:
+        connection = session.connection()
+        if accepted and optimistic and connection.dialect.supports_sane_multi_rowcount:
+            tallies.extend(_record_accepted_as_decided(run, connection, accepted))
+        elif accepted:
+            tallies.extend(_record_accepted(run, connection, accepted))
+        for attempt, result in others:
+            message = session.get(Message, attempt.message_id)
+            assert message is not None
+            kind = _record_outcome(session, message, result, campaign=run.campaign,
+                                   pricing=run.pricing, at=run.now, day=run.today,
+                                   source="send")
+            tallies.append((kind, result.error_code or result.outcome.value,
+                            message.cost_usd or 0.0, message.status in SOLICITATION_STATUSES))
+    return tallies
+
+
+def _accepted_cost(run: _Run, provider: str, channel: str, segments: int | None) -> float:
+    if provider == "outbox":
+        return 0.0
+    return ((segments or 1) * run.pricing.sms_segment_usd if channel == "sms"
+            else run.pricing.email_usd)
+
+
+_LEAD_CONTACTED = insert(LeadStatusChange).from_select(
+    ["owner_id", "market_code", "status", "changed_by", "note", "changed_at"],
+    select(bindparam("owner_id", type_=Integer), bindparam("market_code", type_=String),
+           literal("contacted", String), literal("outreach.sending", String),
+           bindparam("note", type_=Text), bindparam("changed_at", type_=UtcDateTime))
+    .where(func.coalesce(
+        select(LeadStatusChange.status)
+        .where(LeadStatusChange.owner_id == bindparam("owner_id", type_=Integer))
+        .order_by(LeadStatusChange.changed_at.desc(),
+                  LeadStatusChange.lead_status_change_id.desc())
+        .limit(1).scalar_subquery(), "new") == "new"))
+"""A lead's first send: `contacted`, unless its newest status is other than `new` (the rule
+of `set_lead_status(..., only_from=("new",))`), in one statement."""
+
+
+def _record_accepted_as_decided(run: _Run, connection: Connection,
+                                accepted: Sequence[tuple[_Attempt, DeliveryResult]]
+                                ) -> list[tuple[str, str, float, bool]]:
+    """`_record_accepted` without reading the rows first: every update is conditional on the
+    row being as the batch left it (message `sending` with no provider id, enrollment in
+    its decided state); if any is not, `_Changed` rolls the group back for the careful path."""
+    wall_clock = datetime.now(UTC)
+    updates, events, advanced, statuses, tallies = [], [], [], [], []
+    for attempt, result in accepted:
+        message = attempt.channel_message
+        status = result.status or "queued"
+        segments = (result.segments if result.segments and message.channel == "sms"
+                    else attempt.segments)
+        cost = _accepted_cost(run, attempt.adapter.provider, message.channel, segments)
+        updates.append({
+            "b_id": attempt.message_id, "status": status,
+            "provider_message_id": result.provider_message_id,
+            "sent_at": run.now if status in ("sent", "outboxed", "delivered") else None,
+            "segments": segments, "cost_usd": cost, "updated_at": wall_clock,
+            # as `_record_outcome`: an accepted answer's error code replaces the row's
+            "new_error_code": result.error_code, "new_error_message": result.error_message,
+            "keep_error": result.error_code is None})
+        events.append(_event(attempt.message_id, status, result.error_code,
+                             result.error_message or result.outcome.value, run.now))
+        state = attempt.state
+        if state is None:
+            raise _Changed
+        advanced.append({**_enrollment_values(
+            attempt.enrollment_id, advance_on_send(state, run.campaign, run.today),
+            wall_clock), "was_status": state.status.value, "was_touches": state.touches_sent})
+        if state.last_sent_on is None:  # only a lead's first send can make it `contacted`
+            statuses.append({"owner_id": attempt.owner_id, "market_code": run.market.code,
+                             "note": f"message {attempt.message_id}", "changed_at": run.now})
+        tallies.append(("outboxed" if status == "outboxed" else "sent",
+                        result.error_code or result.outcome.value, cost,
+                        status in SOLICITATION_STATUSES))
+    done = connection.execute(_MESSAGE_ACCEPTED, updates)
+    if done.rowcount != len(updates):
+        raise _Changed
+    moved = connection.execute(_ENROLLMENT_ADVANCE, advanced)
+    if moved.rowcount != len(advanced):
+        raise _Changed
+    connection.execute(insert(MessageEvent), events)
+    if statuses:
+        connection.execute(_LEAD_CONTACTED, statuses)
+    return tallies
+
+
+_MESSAGE_ACCEPTED = (
+    update(Message)
+    .where(Message.message_id == bindparam("b_id"), Message.status == "sending",
+           Message.provider_message_id.is_(None))
+    .values(error_code=case((bindparam("keep_error", type_=Boolean), Message.error_code),
+                            else_=bindparam("new_error_code", type_=String)),
+            error_message=case((bindparam("keep_error", type_=Boolean), Message.error_message),
+                               else_=bindparam("new_error_message", type_=Text))))
+_ENROLLMENT_ADVANCE = (
+    update(EnrollmentRow)
+    .where(EnrollmentRow.enrollment_id == bindparam("b_id"),
+           EnrollmentRow.status == bindparam("was_status"),
+           EnrollmentRow.touches_sent == bindparam("was_touches")))
+
+
+def _record_accepted(run: _Run, connection: Connection,
+                     accepted: Sequence[tuple[_Attempt, DeliveryResult]]
+                     ) -> list[tuple[str, str, float, bool]]:
+    ids = [attempt.message_id for attempt, _ in accepted]
+    messages = {row.message_id: row for row in connection.execute(
+        select(Message.message_id, Message.status, Message.provider_message_id,
+               Message.sent_at, Message.segments, Message.channel, Message.provider,
+               Message.touch_number, Message.enrollment_id, Message.owner_id,
+               Message.error_code, Message.error_message)
+        .where(Message.message_id.in_(ids)))}
+    enrollments = {row.enrollment_id: row for row in connection.execute(
+        select(EnrollmentRow.enrollment_id, EnrollmentRow.market_code, EnrollmentRow.status,
+               EnrollmentRow.touches_sent, EnrollmentRow.enrolled_on,
+               EnrollmentRow.last_sent_on, EnrollmentRow.stop_reason,
+               EnrollmentRow.paused_status)
+        .where(EnrollmentRow.enrollment_id.in_(
+            sorted({row.enrollment_id for row in messages.values() if row.enrollment_id}))))}
+    # Only a lead's first send can move it to `contacted` (as `_record_outcome`).
+    first_sends = {row.owner_id for row in messages.values() if row.owner_id is not None
+                   and (row.enrollment_id not in enrollments
+                        or enrollments[row.enrollment_id].last_sent_on is None)}
+    current_status: dict[int, tuple[datetime, int, str]] = {}
+    if first_sends:
+        for owner_id, changed_at, change_id, status in connection.execute(
+                select(LeadStatusChange.owner_id, LeadStatusChange.changed_at,
+                       LeadStatusChange.lead_status_change_id, LeadStatusChange.status)
+                .where(LeadStatusChange.owner_id.in_(sorted(first_sends)))):
+            newest = current_status.get(owner_id)
+            if newest is None or (changed_at, change_id) > newest[:2]:
+                current_status[owner_id] = (changed_at, change_id, status)
+    wall_clock = datetime.now(UTC)
+    updates, events, advanced, statuses = [], [], [], []
+    tallies = []
+    for attempt, result in accepted:
+        row = messages[attempt.message_id]
+        status = row.status
+        accepted_status = result.status or "queued"
+        # A status callback may have got here first: never move a message back.
+        if STATUS_RANK.get(accepted_status, 0) >= STATUS_RANK.get(status, 0):
+            status = accepted_status
+        segments = (result.segments if result.segments and row.channel == "sms"
+                    else row.segments)
+        cost = _accepted_cost(run, row.provider, row.channel, segments)
+        updates.append({
+            "b_id": row.message_id, "status": status,
+            "provider_message_id": row.provider_message_id or result.provider_message_id,
+            "sent_at": row.sent_at or (run.now if status in ("sent", "outboxed", "delivered")
+                                       else None),
+            "segments": segments, "cost_usd": cost,
+            "error_code": result.error_code if result.error_code else row.error_code,
+            "error_message": (result.error_message if result.error_code
+                              else row.error_message),
+            "updated_at": wall_clock})
+        events.append(_event(row.message_id, status, result.error_code,
+                             result.error_message or result.outcome.value, run.now))
+        enrollment = enrollments.get(row.enrollment_id)
+        if enrollment is not None:
+            state = _state_of(enrollment)
+            upcoming = next_touch(state, run.campaign)
+            if upcoming is not None and upcoming[0] == row.touch_number:
+                advanced.append(_enrollment_values(
+                    enrollment.enrollment_id, advance_on_send(state, run.campaign, run.today),
+                    wall_clock))
+        if row.owner_id in first_sends:
+            current = current_status.get(row.owner_id)
+            if current is None or current[2] == "new":
+                statuses.append({"owner_id": row.owner_id,
+                                 "market_code": enrollment.market_code if enrollment else "",
+                                 "status": "contacted", "changed_by": "outreach.sending",
+                                 "note": f"message {row.message_id}", "changed_at": run.now})
+                current_status[row.owner_id] = (run.now, 0, "contacted")
+        tallies.append(("outboxed" if status == "outboxed" else "sent",
+                        result.error_code or result.outcome.value, cost,
+                        status in SOLICITATION_STATUSES))
+    connection.execute(update(Message).where(Message.message_id == bindparam("b_id")), updates)
+    connection.execute(insert(MessageEvent), events)
+    if advanced:
+        connection.execute(update(EnrollmentRow).where(
+            EnrollmentRow.enrollment_id == bindparam("b_id")), advanced)
+    if statuses:
+        connection.execute(insert(LeadStatusChange), statuses)
+    return tallies
+
+
+def _run_in_cap_order(run: _Run, due: Sequence[tuple[int, int]], remaining: int,
+                      pool_size: int) -> None:
+    """Take the due enrollments ((enrollment id, owner id)) in order, never more attempts in
+    flight or done than the daily volume cap allows: a slot a refused or deferred message did
+    not use goes to the next enrollment in order, so the cap serves the best-scored leads
+    first.
+
+    `pool_size` 1: one enrollment at a time, decided, sent and recorded before the next.
+    Otherwise a pipeline (`_pipeline`): batches of `run.batch_size` enrollments are decided
+    (one transaction each) and outcomes recorded in groups while `pool_size` threads make the
+    provider calls. With at least `WHOLESALER_SEND_PROCESS_MIN` due enrollments the deciding
+    and recording run in a second process (`_planner_main`), so the calls never wait for
+    the interpreter lock; otherwise in this thread."""
+    if pool_size == 1:
+        for position, item in enumerate(due):
             if remaining <= 0:
                 for _ in due[position:]:
                     run.tally.add("deferred", "daily_volume_cap")
+                return
+            for attempt in _plan(run, [item]):
+                remaining -= _record_outcomes(run, [_deliver(run, attempt)])
+        return
+    url = run.engine.url
+    minimum = run.config.wholesaler_send_process_min
+    if (minimum and len(due) >= minimum and run.batch_size > 1
+            and not (url.get_backend_name() == "sqlite"
+                     and url.database in (None, "", ":memory:"))):
+        _run_with_planner_process(run, due, remaining, pool_size)
+        return
+
+    finished: queue.SimpleQueue[tuple[_Attempt, DeliveryResult]] = queue.SimpleQueue()
+
+    def call(attempt: _Attempt) -> None:
+        try:
+            finished.put(_deliver(run, attempt))
+        except BaseException:  # never leave the planner waiting for an answer
+            finished.put((attempt, DeliveryResult(Outcome.UNKNOWN, error_code="adapter_error",
+                                                  error_message="delivery thread failed")))
+            raise
+
+    def receive(at_least: int, at_most: int) -> list[tuple[_Attempt, DeliveryResult]]:
+        group = [finished.get() for _ in range(at_least)]
+        while len(group) < at_most:
+            try:
+                group.append(finished.get_nowait())
+            except queue.Empty:
                 break
-            remaining -= 1
-            if pool_size == 1:
-                if not _send_one(run, enrollment_id):
-                    remaining += 1
-                continue
-            pending.add(pool.submit(_send_one, run, enrollment_id))
-            settle(block=False)
-        while pending:
-            settle(block=True)
+        return group
+
+    with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="send") as pool:
+        _pipeline(run, due, remaining, pool_size,
+                  lambda attempts: [pool.submit(call, attempt) for attempt in attempts],
+                  receive)
+
+
+def _pipeline(run: _Run, due: Sequence[tuple[int, int]], remaining: int, pool_size: int,
+              submit: Callable[[list[_Attempt]], object],
+              receive: Callable[[int, int], list[tuple[_Attempt, DeliveryResult]]]) -> None:
+    """Decide batches and record outcomes, handing the attempts to `submit` and taking the
+    calls' results from `receive(at_least, at_most)`. The next batch is decided when at most
+    half a batch of attempts is still waiting, so the calls never wait for the ledger."""
+    low_water = max(pool_size, run.batch_size // 2)
+    in_flight = 0  # attempts written and not yet recorded: each holds a slot for now
+    position = 0
+
+    def settle(at_least: int) -> None:
+        nonlocal in_flight, remaining
+        group = receive(at_least, in_flight)
+        if group:
+            remaining -= _record_outcomes(run, group)
+            in_flight -= len(group)
+
+    while True:
+        settle(0)
+        free = remaining - in_flight
+        if position < len(due) and free > 0 and in_flight <= low_water:
+            batch = due[position:position + min(run.batch_size, free)]
+            position += len(batch)
+            attempts = _plan(run, batch)
+            if attempts:
+                in_flight += len(attempts)
+                submit(attempts)
+            continue
+        if in_flight == 0:
+            for _ in due[position:]:
+                run.tally.add("deferred", "daily_volume_cap")
+            return
+        if position < len(due) and free > 0:
+            settle(in_flight - low_water)  # until the next batch may be decided
+        else:
+            settle(1)
+
+
+@dataclass(frozen=True)
+class _NamedAdapter:
+    """What the planner process knows of a channel: its provider and sender (the calls are
+    made by the sending process)."""
+
+    provider: str
+    sender: str
+
+    def deliver(self, message: ChannelMessage) -> DeliveryResult:
+        raise RuntimeError("the planner process does not send")
+
+    def find_sent(self, query: SentRecordQuery) -> DeliveryResult | None:
+        raise RuntimeError("the planner process does not reconcile")
+
+
+@dataclass(frozen=True)
+class _PlannerSpec:
+    """Everything the planner process needs (picklable: no engine, no adapters)."""
+
+    ledger_url: str
+    campaign: Campaign
+    campaign_id: int
+    market: Market
+    now: datetime
+    today: date
+    config: SendSettings
+    rules: RuleSet
+    secret: bytes
+    addresses: Mapping[str, str] | None
+    pricing: _Pricing
+    batch_size: int
+    adapters: dict[str, tuple[str, str]]  # channel -> (provider, sender)
+    due: Sequence[tuple[int, int]]
+    remaining: int
+    pool_size: int
+
+
+def _tally_state(tally: _Tally) -> dict[str, Any]:
+    return {"counts": dict(tally.counts), "refused": dict(tally.refused),
+            "deferred": dict(tally.deferred), "failed": dict(tally.failed),
+            "cost": tally.cost}
+
+
+def _large_page_cache(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB
+    cursor.close()
+
+
+def _planner_main(spec: _PlannerSpec, connection: Any) -> None:
+    """The planner process: decides the batches and records the outcomes of a run whose calls
+    the parent process makes. Sends `("attempts", [(message id, ChannelMessage)])`, receives
+    `("results", [(message id, outcome fields…)])`, ends with `("done", tally)` or `("error",
+    text)`. A parent that goes away (EOF) ends it too; what it wrote is committed, attempts
+    left `sending` are for `reconcile_unknown` as after any crash."""
+    try:
+        engine = ledger_engine(spec.ledger_url)
+        if engine.dialect.name == "sqlite":  # a 100 k-message ledger outgrows the 2 MB default
+            event.listen(engine, "connect", _large_page_cache)
+        adapters = {channel: _NamedAdapter(provider, sender)
+                    for channel, (provider, sender) in spec.adapters.items()}
+        run = _Run(engine=engine, campaign=spec.campaign, campaign_id=spec.campaign_id,
+                   market=spec.market, policy=MarketPolicy.from_market(spec.market),
+                   channels=Channels(sms=adapters["sms"], email=adapters["email"]),
+                   now=spec.now, today=spec.today, config=spec.config, rules=spec.rules,
+                   secret=spec.secret, addresses=spec.addresses, pricing=spec.pricing,
+                   batch_size=spec.batch_size)
+        waiting: dict[int, _Attempt] = {}
+
+        def submit(attempts: list[_Attempt]) -> None:
+            waiting.update((attempt.message_id, attempt) for attempt in attempts)
+            connection.send(("attempts", [(a.message_id, a.channel_message) for a in attempts]))
+
+        def receive(at_least: int, at_most: int) -> list[tuple[_Attempt, DeliveryResult]]:
+            group: list[tuple[_Attempt, DeliveryResult]] = []
+            while len(group) < at_least or (len(group) < at_most and connection.poll(0)):
+                _, results = connection.recv()
+                group.extend((waiting.pop(message_id), DeliveryResult(Outcome(outcome), *rest))
+                             for message_id, outcome, *rest in results)
+            return group
+
+        _pipeline(run, spec.due, spec.remaining, spec.pool_size, submit, receive)
+        connection.send(("done", _tally_state(run.tally)))
+        engine.dispose()
+    except (EOFError, BrokenPipeError):  # the parent is gone
+        return
+    except BaseException:
+        connection.send(("error", traceback.format_exc()))
+
+
+_PLANNER_CODE = ("import json, sys; sys.path[:0] = json.loads(sys.argv[1]); "
+                 "from outreach.sending import _planner_entry; _planner_entry(int(sys.argv[2]))")
+
+
+def _planner_entry(descriptor: int) -> None:
+    """The planner process's start: its end of the socket pair, the spec, then the run."""
+    connection = multiprocessing.connection.Connection(descriptor)
+    _planner_main(connection.recv(), connection)
+
+
+def _run_with_planner_process(run: _Run, due: Sequence[tuple[int, int]], remaining: int,
+                              pool_size: int) -> None:
+    """The sending side of a run whose batches a planner process decides (`_planner_main`):
+    this process only makes the provider calls, `pool_size` at a time, and reports each
+    result back. The planner is a fresh interpreter (`sys.executable -c`, our `sys.path`)
+    talking over a socket pair: no fork of a threaded process, and no re-import of the
+    caller's main module. A planner that cannot start (it sent nothing) leaves the run to
+    this process."""
+    spec = _PlannerSpec(
+        ledger_url=run.engine.url.render_as_string(hide_password=False),
+        campaign=run.campaign, campaign_id=run.campaign_id, market=run.market, now=run.now,
+        today=run.today, config=run.config, rules=run.rules, secret=run.secret,
+        addresses=dict(run.addresses) if run.addresses else None, pricing=run.pricing,
+        batch_size=run.batch_size,
+        adapters={channel: (adapter.provider, adapter.sender) for channel, adapter
+                  in (("sms", run.channels.sms), ("email", run.channels.email))},
+        due=list(due), remaining=remaining, pool_size=pool_size)
+    mine, theirs = socket.socketpair()
+    try:
+        planner = subprocess.Popen(  # sys.executable and our own module, no shell
+            [sys.executable, "-c", _PLANNER_CODE, json.dumps(sys.path), str(theirs.fileno())],
+            pass_fds=[theirs.fileno()])
+    finally:
+        theirs.close()
+    ours = multiprocessing.connection.Connection(mine.detach())
+    ours.send(spec)
+    heard = False
+    # Results go back in groups (one message for whatever finished since the last one).
+    finished: list[tuple[Any, ...]] = []
+    ready = threading.Condition()
+    stopping = False
+
+    def report_results() -> None:
+        while True:
+            with ready:
+                while not finished and not stopping:
+                    ready.wait()
+                if not finished:
+                    return
+                group = finished[:]
+                finished.clear()
+            try:
+                ours.send(("results", group))
+            except OSError:  # the planner is gone; the run ends with its error
+                return
+
+    def call(message_id: int, message: ChannelMessage) -> None:
+        attempt = _Attempt(message_id, message, run.channels.for_channel(message.channel))
+        try:
+            _, result = _deliver(run, attempt)
+        except BaseException:
+            result = DeliveryResult(Outcome.UNKNOWN, error_code="adapter_error",
+                                    error_message="delivery thread failed")
+        with ready:
+            finished.append((message_id, result.outcome.value, result.status,
+                             result.provider_message_id, result.error_code,
+                             result.error_message, result.segments))
+            ready.notify()
+
+    reporter = threading.Thread(target=report_results, name="send-results", daemon=True)
+    reporter.start()
+
+    try:
+        with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="send") as pool:
+            while True:
+                try:
+                    kind, payload = ours.recv()
+                except EOFError:
+                    if heard:
+                        raise RuntimeError("the send planner process ended early (exit code "
+                                           f"{planner.wait(30)})") from None
+                    log.warning("the send planner process did not start (exit code %s); "
+                                "deciding in this process", planner.wait(30))
+                    kind = "fallback"
+                    break
+                heard = True
+                if kind == "attempts":
+                    for message_id, message in payload:
+                        pool.submit(call, message_id, message)
+                elif kind == "done":
+                    break
+                else:
+                    raise RuntimeError(f"the send planner process failed:\n{payload}")
+    finally:
+        with ready:
+            stopping = True
+            ready.notify()
+        reporter.join(timeout=30)
+        ours.close()
+        try:
+            planner.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            planner.kill()
+    if kind == "fallback":
+        saved = run.config
+        run.config = saved.model_copy(update={"wholesaler_send_process_min": 0})
+        try:
+            _run_in_cap_order(run, due, remaining, pool_size)
+        finally:
+            run.config = saved
+        return
+    tally = run.tally
+    with tally.lock:
+        tally.counts.update(payload["counts"])
+        tally.refused.update(payload["refused"])
+        tally.deferred.update(payload["deferred"])
+        tally.failed.update(payload["failed"])
+        tally.cost += payload["cost"]
 
 
 def send_due(engine: Engine, campaign: Campaign, market: Market, now: datetime, *,
@@ -888,7 +1712,8 @@ def send_due(engine: Engine, campaign: Campaign, market: Market, now: datetime, 
     `channels`: default `Channels.for_market(market, campaign)`. `limit`: at most this many
     due enrollments are taken up in this run. `addresses`: parcel id -> situs address for the
     `property_address` of the templates (else the parcel id and market name). `workers`:
-    messages in flight at once (default `WHOLESALER_SEND_WORKERS`)."""
+    messages in flight at once (default `WHOLESALER_SEND_WORKERS`); 1 decides, sends and
+    records one message at a time, more pipelines batches of `WHOLESALER_SEND_BATCH`."""
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
     config = config or send_settings()
@@ -910,7 +1735,8 @@ def send_due(engine: Engine, campaign: Campaign, market: Market, now: datetime, 
             report.paused = True
             return report
         rows = session.execute(
-            select(EnrollmentRow.enrollment_id, EnrollmentRow.enrolled_on, EnrollmentRow.status,
+            select(EnrollmentRow.enrollment_id, EnrollmentRow.owner_id,
+                   EnrollmentRow.enrolled_on, EnrollmentRow.status,
                    EnrollmentRow.touches_sent, EnrollmentRow.last_sent_on)
             .where(EnrollmentRow.campaign_id == record.campaign_id,
                    EnrollmentRow.market_code == market.code,
@@ -925,18 +1751,22 @@ def send_due(engine: Engine, campaign: Campaign, market: Market, now: datetime, 
                    Message.attempted_at >= day_start, Message.attempted_at < day_end)) or 0
         campaign_id = record.campaign_id
     report.active = len(rows)
-    due = [row.enrollment_id for row in rows
+    due = [(row.enrollment_id, row.owner_id) for row in rows
            if is_due(EnrollmentState(enrolled_on=row.enrolled_on, status=Status(row.status),
                                      touches_sent=row.touches_sent,
                                      last_sent_on=row.last_sent_on), campaign, today)]
     if limit is not None:
         due = due[:max(0, limit)]
     report.due = len(due)
+    # An LLM-written touch waits for the model inside its transaction: one at a time, so the
+    # ledger's write lock is never held for a whole batch of model calls.
+    llm = any(touch.writer == "llm" for touch in campaign.touches)
     run = _Run(engine=engine, campaign=campaign, campaign_id=campaign_id, market=market,
                policy=MarketPolicy.from_market(market), channels=channels, now=now,
                today=today, config=config, rules=rules or default_rule_set(),
                secret=unsubscribe_secret(config), addresses=addresses,
-               pricing=_Pricing(market.costs.sms_segment_usd, market.costs.email_usd))
+               pricing=_Pricing(market.costs.sms_segment_usd, market.costs.email_usd),
+               batch_size=1 if llm else config.wholesaler_send_batch)
     _run_in_cap_order(run, due, campaign.daily_volume_cap - already,
                       workers or config.wholesaler_send_workers)
     tally = run.tally
@@ -961,13 +1791,16 @@ def send_due(engine: Engine, campaign: Campaign, market: Market, now: datetime, 
 def reconcile_unknown(engine: Engine, now: datetime, channels: Channels, *,
                       grace: timedelta | None = None, market_code: str | None = None,
                       campaigns: Mapping[str, Campaign] | None = None,
-                      markets: Mapping[str, Market] | None = None) -> ReconcileReport:
+                      markets: Mapping[str, Market] | None = None,
+                      campaign_names: Iterable[str] | None = None) -> ReconcileReport:
     """Close attempts left `sending` (a crash between the attempt and its outcome) or
     `unknown` (no answer) from the provider's record: Twilio's message list (To, body,
     created since the attempt), the outbox file. No record after `grace` (default
     `WHOLESALER_RECONCILE_GRACE_MINUTES`): the row is `unknown`, held for a person. SMTP keeps
     no record to ask: its rows are held after the grace period. Nothing is re-sent.
-    `market_code`: only the attempts of that market's enrollments (default: all)."""
+    `market_code`: only the attempts of that market's enrollments (default: all);
+    `campaign_names`: only those campaigns' attempts (the Dagster asset asks once per market
+    and set of channels, so each open attempt is looked at once per run)."""
     grace = grace if grace is not None else timedelta(
         minutes=send_settings().wholesaler_reconcile_grace_minutes)
     report = ReconcileReport()
@@ -975,9 +1808,13 @@ def reconcile_unknown(engine: Engine, now: datetime, channels: Channels, *,
                     Message.attempted_at, Message.created_at)
              .where(Message.direction == "outbound", Message.status.in_(OPEN_ATTEMPT_STATUSES))
              .order_by(Message.message_id))
+    if market_code is not None or campaign_names is not None:
+        query = query.join(EnrollmentRow, EnrollmentRow.enrollment_id == Message.enrollment_id)
     if market_code is not None:
-        query = query.join(EnrollmentRow, EnrollmentRow.enrollment_id == Message.enrollment_id
-                           ).where(EnrollmentRow.market_code == market_code)
+        query = query.where(EnrollmentRow.market_code == market_code)
+    if campaign_names is not None:
+        query = query.join(CampaignRecord, CampaignRecord.campaign_id == EnrollmentRow.campaign_id
+                           ).where(CampaignRecord.name.in_(sorted(set(campaign_names))))
     with ledger_session(engine) as session:
         open_rows = session.execute(query).all()
     for message_id, provider, channel, _status, attempted_at, created_at in open_rows:

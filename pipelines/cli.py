@@ -14,7 +14,9 @@ from markets.loader import MarketConfigError, load_markets, market_files, valida
 from outreach.campaigns.cli import campaigns_app
 from outreach.cli import ledger_app
 from outreach.compliance.cli import compliance_app
+from outreach.deals_cli import deals_app
 from outreach.replies.cli import replies_app
+from outreach.webhook.cli import webhook_app
 from pipelines.cli_backup import backup_command, restore_command, retention_app
 from pipelines.cli_contacts import contacts_app, dnc_app
 from pipelines.cli_operations import configure_cli_logging, doctor
@@ -32,6 +34,8 @@ app.add_typer(dnc_app, name="dnc")
 app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(compliance_app, name="compliance")
 app.add_typer(replies_app, name="replies")
+app.add_typer(deals_app, name="deals")
+app.add_typer(webhook_app, name="webhook")
 app.callback()(configure_cli_logging)
 app.command("doctor")(doctor)
 app.command("backup")(backup_command)
@@ -343,15 +347,20 @@ def dashboard(
         help="Address to listen on (loopback unless a proxy in front needs otherwise).")]
         = "127.0.0.1",
 ) -> None:
-    """Open the Streamlit dashboards on the published snapshot (password from
-    WHOLESALER_DASHBOARD_PASSWORD; the demo's is generated under data/secrets/)."""
-    from dashboards.access import PASSWORD_ENV, configured_password
+    """Open the Streamlit dashboards on the published snapshot (users and roles from
+    WHOLESALER_DASHBOARD_USERS or data/secrets/dashboard_users.yaml, else one viewer password
+    from WHOLESALER_DASHBOARD_PASSWORD; the demo's is generated under data/secrets/)."""
+    from dashboards.access import PASSWORD_ENV, configured_password, users_file_path
     from pipelines import settings
 
-    configured_password()
-    where = (f"${PASSWORD_ENV}" if os.environ.get(PASSWORD_ENV)
-             else str(settings.secrets_dir() / "dashboard_password"))
-    typer.echo(f"Dashboards on http://{address}:{port} (password: {where})")
+    users = users_file_path()
+    if users is not None:
+        where = f"users: {users}"
+    else:
+        configured_password()
+        where = "password: " + (f"${PASSWORD_ENV}" if os.environ.get(PASSWORD_ENV)
+                                else str(settings.secrets_dir() / "dashboard_password"))
+    typer.echo(f"Dashboards on http://{address}:{port} ({where})")
     command = [sys.executable, "-m", "streamlit", "run",
                str(settings.PROJECT_ROOT / "dashboards" / "streamlit_app.py"),
                "--server.headless", "true", "--server.port", str(port),

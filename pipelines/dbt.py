@@ -55,6 +55,12 @@ def dbt_cli_resource() -> DbtCliResource:
                           dbt_executable=dbt_executable())
 
 
+# dbt models tagged `outreach` (the ledger's staging, intermediate and outreach marts) are built
+# in one unpartitioned run after the ledger copy (pipelines/defs/analytics), never per market.
+OUTREACH_TAG = "outreach"
+COPIED_SOURCES = ("ledger", "config")
+
+
 class WholesalerDbtTranslator(DagsterDbtTranslator):
     """dbt sources map to the raw ingest assets (`raw/<table>`); models keep their names and
     are grouped by their folder (staging, intermediate, marts). dbt tests on sources become
@@ -65,10 +71,16 @@ class WholesalerDbtTranslator(DagsterDbtTranslator):
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
+            if dbt_resource_props.get("source_name") in COPIED_SOURCES:
+                # the ledger copy and the market prices (pipelines/defs/analytics)
+                return dg.AssetKey([dbt_resource_props["source_name"],
+                                    dbt_resource_props["name"]])
             return dg.AssetKey(["raw", dbt_resource_props["name"]])
         return super().get_asset_key(dbt_resource_props)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if OUTREACH_TAG in dbt_resource_props.get("tags", []):
+            return "analytics"  # built after the ledger copy, not per market partition
         fqn = dbt_resource_props.get("fqn", [])
         if dbt_resource_props["resource_type"] == "model" and len(fqn) > 2:
             return fqn[1]

@@ -74,8 +74,10 @@ def _sample_target(market: Market) -> SampleMarket:
 
 
 def _configured_files(market: Market) -> list[str]:
+    locations = market.parcel_locations
     return [market.resolve_location(market.roll.nal), market.resolve_location(market.roll.sdf),
-            *(market.resolve_location(s.location) for s in market.distress_sources)]
+            *(market.resolve_location(s.location) for s in market.distress_sources),
+            *([market.resolve_location(locations.location)] if locations else [])]
 
 
 SKIP_TRACE_FILE = "skip_trace.csv"
@@ -107,7 +109,8 @@ def ensure_sample_data(markets: Sequence[Market], parcels: int, seed: int,
         target = _sample_target(market)
         expected = sample_paths(sample_root, target)
         sample_files = {str(p) for p in (expected.nal, expected.sdf, expected.code_violations,
-                                         expected.lis_pendens, expected.tax_deed_applications)}
+                                         expected.lis_pendens, expected.tax_deed_applications,
+                                         expected.parcel_locations)}
         configured = _configured_files(market)
         local = [f for f in configured if not f.startswith(("http://", "https://"))]
         if not all(f in sample_files for f in local):
@@ -401,10 +404,23 @@ def run_demo(parcels: int = 50_000, seed: int = 42, market_codes: Sequence[str] 
 
     published = True
     if publish:
+        # the ledger (every market) into the warehouse, then the outreach marts, so the
+        # snapshot carries the funnel, costs and ROI pages' tables too
+        started = time.perf_counter()
+        log_file = settings.data_dir() / "logs" / "demo_outreach_analytics.log"
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with log_file.open("w") as log, contextlib.redirect_stdout(log):
+            result = definitions.resolve_job_def("outreach_analytics").execute_in_process(
+                instance=instance, raise_on_error=False, run_config=QUIET_RUN_CONFIG)
+        published = result.success
+        echo(f"Copying the ledger and building the outreach marts ... "
+             f"{'ok' if published else 'FAILED'} in {time.perf_counter() - started:.1f} s")
+        if not published:
+            echo(f"  run output: {log_file}")
         started = time.perf_counter()
         result = definitions.resolve_job_def("publish_dashboards").execute_in_process(
             instance=instance, raise_on_error=False, run_config=QUIET_RUN_CONFIG)
-        published = result.success
+        published = published and result.success
         echo(f"Publishing the dashboards' snapshot ... "
              f"{'ok' if published else 'FAILED'} in {time.perf_counter() - started:.1f} s")
 

@@ -216,10 +216,12 @@ def ingest_file(
     path: Path,
     rejects_dir: Path,
     source_label: str | None = None,
+    line_offset: int = 0,
 ) -> IngestReport:
     """Load `path` as market `market_code`'s rows of `raw.<spec.table>`; see the module doc.
     `source_label` is what rows and rejects record as their source (default: the path), e.g.
-    the location as the market YAML names it."""
+    the location as the market YAML names it. `line_offset` is added to every reject's line:
+    -1 when `path` is a CSV made from a headerless source (line n + 1 = source line n)."""
     started = time.perf_counter()
     path = Path(path)
     header = read_header(path, spec.encoding)
@@ -275,9 +277,11 @@ def ingest_file(
         reject_rows.append((line, byte_position, column_name, error_type, message, csv_line))
     rejected_lines = sorted(seen_lines)
 
-    rule_rejects = _apply_rules(conn, spec, loading, rejected_lines)
+    rule_rejects = _apply_rules(conn, spec, loading, rejected_lines, line_offset)
     reject_rows.extend(rule_rejects)
     reject_rows.sort(key=lambda row: row[0])
+    if line_offset:
+        reject_rows = [(row[0] + line_offset, *row[1:]) for row in reject_rows]
 
     rows_loaded = conn.execute(
         f"SELECT count(*) FROM {RAW_SCHEMA}.{_quote(loading)}"  # nosec B608  # our identifiers
@@ -320,7 +324,8 @@ def ingest_file(
 
 
 def _apply_rules(
-    conn: duckdb.DuckDBPyConnection, spec: TableSpec, loading: str, rejected_lines: list[int]
+    conn: duckdb.DuckDBPyConnection, spec: TableSpec, loading: str, rejected_lines: list[int],
+    line_offset: int = 0,
 ) -> list[tuple]:
     """Move rows that break a row rule out of the loading table; returns their reject rows."""
     relation = f"{RAW_SCHEMA}.{_quote(loading)}"
@@ -368,7 +373,7 @@ def _apply_rules(
     rejects = []
     for (ordinal, reason, first), line in zip(bad, lines, strict=True):
         if first is not None:
-            reason = f"{reason} (first seen on line {first_lines[first]})"
+            reason = f"{reason} (first seen on line {first_lines[first] + line_offset})"
         record = ",".join("" if value is None else str(value) for value in records[ordinal])
         rejects.append((line, None, None, "RULE", reason, record))
     return rejects

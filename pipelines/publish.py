@@ -13,7 +13,10 @@ pruned (a reader that resolved the previous one can still finish).
 
 Tables: `leads` (tiers A, B+ and B with their score breakdown, address, owner, valuation and
 offer, every market), `comps` (of those leads), `market_summary` (parcels and leads per tier,
-median ARV, offers per market).
+median ARV, offers per market), and the outreach marts (`OUTREACH_TABLES`, docs/analytics.md:
+funnel, daily rates, campaign touches, first responses, conversations, handoff queue, costs,
+deals, deal attribution, ROI). An outreach table is published only when its mart exists (the
+`outreach_analytics` job builds them); the manifest lists the tables a snapshot holds.
 """
 
 from __future__ import annotations
@@ -34,10 +37,15 @@ TABLES: dict[str, str] = {
     "leads": """
         SELECT l.*, p.situs_address, p.situs_city, p.owner_name, p.owner_city, p.owner_state,
                p.is_absentee_owner, p.is_out_of_state_owner, p.just_value,
+               g.* EXCLUDE (property_id),
                o.arv, o.arv_low, o.arv_high, o.comp_count, o.confidence AS valuation_confidence,
                o.repair_tier, o.repair_estimate, o.offer_min, o.offer_max
         FROM marts.lead_scores AS l
         JOIN marts.properties AS p USING (property_id)
+        -- p.latitude, p.longitude (parcel centroids, WGS84) where the marts carry them: a
+        -- warehouse built before the parcel locations (or a test's minimal marts) has none
+        LEFT JOIN (SELECT COLUMNS('^(property_id|latitude|longitude)$') FROM marts.properties)
+            AS g USING (property_id)
         LEFT JOIN marts.offers AS o USING (property_id)
         WHERE l.tier IN ('A', 'B+', 'B')""",
     "comps": """
@@ -57,6 +65,22 @@ TABLES: dict[str, str] = {
                 WHERE o.market_code = l.market_code AND o.offer_max > 0) AS offers
         FROM marts.lead_scores AS l GROUP BY l.market_code ORDER BY l.market_code""",
 }
+
+
+# The outreach marts (dbt_project/models/marts/outreach), published as they are.
+OUTREACH_TABLES: tuple[str, ...] = (
+    "outreach_funnel", "outreach_daily", "campaign_touches", "first_responses", "conversations",
+    "handoff_queue", "costs", "deals", "deal_attribution", "roi")
+TABLES.update({name: f"SELECT * FROM marts.{name}"  # nosec B608 (constant names)
+               for name in OUTREACH_TABLES})
+
+
+def _missing_marts(conn: duckdb.DuckDBPyConnection) -> set[str]:
+    """The outreach marts not (yet) in the warehouse: their tables are left out."""
+    present = {row[0] for row in conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts'"
+    ).fetchall()}
+    return set(OUTREACH_TABLES) - present
 
 
 def published_dir() -> Path:
@@ -80,7 +104,10 @@ def publish(conn: duckdb.DuckDBPyConnection, root: Path | None = None) -> Path:
     staging = snapshots / f".{stamp}.partial"
     staging.mkdir()
     rows = {}
+    missing = _missing_marts(conn)
     for table, query in TABLES.items():
+        if table in missing:
+            continue
         target = staging / f"{table}.parquet"
         # The queries are the constants in TABLES; the target is our own snapshot folder.
         conn.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")

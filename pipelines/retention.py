@@ -19,6 +19,11 @@ message created more than N days ago are cleared and `body_purged_at` set; the m
 metadata (when, which channel, delivery status, the compliance decision) stays. A message
 that caused a suppression (an inbound STOP, say) keeps its text: it is the evidence of the
 opt-out. One audit entry records each purge's count.
+
+LLM calls (`llm_calls`, outreach/writing and the intent path): the prompt, the raw response and
+the parsed JSON of a call made more than N days ago are cleared and `purged_at` set (they hold
+owner names, addresses and reply texts); which prompt, model, checks and outcome stay. One
+audit entry records the count.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy import Engine, func, inspect, select, update
+from sqlalchemy import Engine, func, inspect, null, select, update
 from sqlalchemy.orm import Session
 
 RETENTION_DAYS_ENV = "WHOLESALER_RETENTION_DAYS"
@@ -74,6 +79,7 @@ class PurgeReport:
     dry_run: bool
     purged: list[PurgedFile] = field(default_factory=list)
     message_bodies_purged: int = 0
+    llm_calls_purged: int = 0
     kept_forever: tuple[str, ...] = KEPT_FOREVER
 
     def to_dict(self) -> dict:
@@ -81,6 +87,7 @@ class PurgeReport:
                 "dry_run": self.dry_run, "kept_forever": list(self.kept_forever),
                 "rejects_files_purged": [vars(item) for item in self.purged],
                 "message_bodies_purged": self.message_bodies_purged,
+                "llm_calls_purged": self.llm_calls_purged,
                 "bytes_freed": sum(item.bytes for item in self.purged)}
 
 
@@ -126,6 +133,12 @@ def purge_expired(engine: Engine, days: int | None = None, now: datetime | None 
                 actor="retention", action="purge_message_bodies", entity_type="message",
                 detail={"messages": report.message_bodies_purged, "retention_days": days,
                         "created_before": cutoff.isoformat()}))
+        report.llm_calls_purged = _purge_llm_calls(session, cutoff, now, dry_run)
+        if report.llm_calls_purged and not dry_run:
+            session.add(AuditEntry(
+                actor="retention", action="purge_llm_calls", entity_type="llm_call",
+                detail={"llm_calls": report.llm_calls_purged, "retention_days": days,
+                        "created_before": cutoff.isoformat()}))
     return report
 
 
@@ -147,4 +160,20 @@ def _purge_message_bodies(session: Session, cutoff: datetime, now: datetime,
         return session.scalar(select(func.count()).select_from(message).where(*expired)) or 0
     result = session.execute(update(message).where(*expired).values(
         body=None, subject=None, body_purged_at=now))
+    return result.rowcount or 0
+
+
+def _purge_llm_calls(session: Session, cutoff: datetime, now: datetime, dry_run: bool) -> int:
+    """Clear prompt, raw response and parsed JSON of LLM calls older than the cutoff; returns
+    how many (would be) purged."""
+    from outreach.ledger import models
+
+    llm_call = getattr(models, "LlmCall", None)
+    if llm_call is None or "llm_calls" not in inspect(session.connection()).get_table_names():
+        return 0
+    expired = [llm_call.created_at < cutoff, llm_call.purged_at.is_(None)]
+    if dry_run:
+        return session.scalar(select(func.count()).select_from(llm_call).where(*expired)) or 0
+    result = session.execute(update(llm_call).where(*expired).values(
+        prompt=None, raw_response=None, parsed=null(), purged_at=now))
     return result.rowcount or 0

@@ -100,7 +100,8 @@ def test_leads_with_data_filters_and_shows_a_lead(published):
     assert any("$300,000" in m.value for m in app.metric)
 
 
-@pytest.mark.parametrize("page", ["overview", "leads"])
+@pytest.mark.parametrize("page", ["overview", "campaigns", "conversations", "roi", "leads",
+                                  "handoffs"])
 def test_every_page_explains_what_to_run_without_data(empty, page):
     app = _page(page)
     assert any("wholesaler demo" in info.value for info in app.info)
@@ -176,8 +177,17 @@ def test_every_page_loads_in_headless_chromium_while_the_warehouse_is_being_writ
             page.get_by_text("Offer range").wait_for(timeout=30_000)  # the best lead's detail
             page.get_by_text("Minimum score").wait_for(timeout=30_000)
             page.screenshot(path=str(shots / "leads.png"), full_page=True)
+            # This snapshot has no outreach: the other pages say what to run, no traceback.
+            for title in ("Campaigns", "Conversations", "ROI", "Handoffs"):
+                page.get_by_role("link", name=title, exact=True).click()
+                page.get_by_role("heading", name=title, exact=True).wait_for(timeout=30_000)
+                page.get_by_text("No outreach in this snapshot yet").wait_for(timeout=30_000)
+                assert "Traceback" not in page.inner_text("body")
+                page.screenshot(path=str(shots / f"{title.lower()}.png"), full_page=True)
             browser.close()
-        assert sorted(p.name for p in shots.iterdir()) == ["leads.png", "overview.png"]
+        assert sorted(p.name for p in shots.iterdir()) == [
+            "campaigns.png", "conversations.png", "handoffs.png", "leads.png", "overview.png",
+            "roi.png"]
         assert all(p.stat().st_size > 10_000 for p in shots.iterdir())
     finally:
         writer.close()

@@ -23,8 +23,8 @@ CASES = yaml.safe_load(EVAL_FILE.read_text(encoding="utf-8"))["cases"]
 
 def test_the_eval_set_is_large_and_mixed():
     labels = [case["label"] for case in CASES]
-    assert len(CASES) >= 150
-    assert labels.count("opt_out") >= 100 and labels.count("none") >= 50
+    assert len(CASES) > 300
+    assert labels.count("opt_out") >= 200 and labels.count("none") >= 100
     assert {"opt_in", "help"} <= set(labels)
 
 

@@ -464,3 +464,77 @@ def test_small_helpers():
     assert owner_first_name("CHER") == "Cher"
     token = unsubscribe_token(12, "abc", b"k" * 32)
     assert token.startswith("12.") and token != unsubscribe_token(12, "abd", b"k" * 32)
+
+
+# ------------------------------------------------------------------------------------------
+# The batch path's shortcuts give what the one-at-a-time functions give
+
+
+def test_sms_segment_count_matches_smsutil():
+    import random
+
+    import smsutil
+
+    from outreach.sending import _sms_segments
+
+    rng = random.Random(7)
+    alphabet = "ABCxyz019 \n\r!\"#$%&'()*+,-./:;<=>?@_"
+    samples = ["Hi Pat, reply STOP to opt out.", "é" * 80, "[brackets] {braces}", "€5",
+               "x" * 160, "x" * 161, "x" * 306, "x" * 307, "😀 emoji"]
+    samples += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 700)))
+                for _ in range(300)]
+    for body in samples:
+        split = smsutil.split(body)
+        expected = (len(split.parts), "GSM-7" if split.encoding == "gsm0338" else "UCS-2")
+        assert _sms_segments(body) == expected, body
+
+
+def test_batch_gate_facts_equal_the_one_at_a_time_facts(engine, env):
+    from outreach.compliance.store import (
+        load_gate_facts,
+        load_gate_facts_many,
+        record_consent,
+        record_suppression,
+        revoke_consent,
+    )
+    from outreach.ledger.dnc_store import scrub_contact
+    from outreach.sending import MessageHistory
+
+    load_lists(engine, listed=["+14075551003"])
+    plain = add_lead(engine, phones=["+14075551001"], emails=["a@example.com"])
+    twice = add_lead(engine, phones=["+14075551002", "+14075551004"], owner_name="DOE KIM")
+    listed = add_lead(engine, phones=["+14075551003"], scrub=False, consent=False)
+    shared = add_lead(engine, phones=["+14075551002"], owner_name="ROE PAT")
+    with ledger_session(engine) as session:
+        record_suppression(session, "sms", "opt_out", contact_id=twice.phone_ids[0],
+                           detail="STOP", created_at=INSIDE_WINDOW - timedelta(days=2))
+        record_suppression(session, "email", "operator", owner_id=plain.owner_id,
+                           detail="asked by letter")
+        lifted = record_suppression(session, "all", "opt_out", owner_id=listed.owner_id)
+        lifted.lifted_at = INSIDE_WINDOW - timedelta(days=1)
+        record_consent(session, twice.phone_ids[1], "sms", "web", "Yes",
+                       INSIDE_WINDOW - timedelta(days=9))
+        revoke_consent(session, twice.phone_ids[1], "sms", INSIDE_WINDOW - timedelta(days=1),
+                       "asked")
+        scrub_contact(session, session.get(Contact, listed.phone_ids[0]), TODAY)
+        scrub_contact(session, session.get(Contact, twice.phone_ids[1]), TODAY)
+        for hours, contact_id in ((3, plain.phone_ids[0]), (30, plain.phone_ids[0]),
+                                  (5, twice.phone_ids[1])):
+            at = INSIDE_WINDOW - timedelta(hours=hours)
+            owner = plain.owner_id if contact_id == plain.phone_ids[0] else twice.owner_id
+            session.add(Message(direction="outbound", channel="sms", provider="outbox",
+                                status="queued", idempotency_key=f"h:{hours}:{contact_id}",
+                                owner_id=owner, contact_id=contact_id, planned_at=at,
+                                attempted_at=at, purpose="touch"))
+    pairs = [(plain.owner_id, plain.phone_ids[0]), (plain.owner_id, plain.email_ids[0]),
+             (twice.owner_id, twice.phone_ids[0]), (twice.owner_id, twice.phone_ids[1]),
+             (listed.owner_id, listed.phone_ids[0]), (shared.owner_id, shared.phone_ids[0])]
+    with ledger_session(engine) as session:
+        many = load_gate_facts_many(session, pairs, INSIDE_WINDOW, history=MessageHistory())
+        for owner_id, contact_id in pairs:
+            one = load_gate_facts(session, owner_id, contact_id, INSIDE_WINDOW,
+                                  history=MessageHistory())
+            assert many[(owner_id, contact_id)] == one, (owner_id, contact_id)
+    assert many[pairs[0]].recent_solicitations and many[pairs[2]].suppressions
+    assert many[pairs[4]].listed_on_now == ("national",) and not many[pairs[4]].suppressions
+    assert many[pairs[5]].suppressions[0].scope == "contact"

@@ -3,7 +3,9 @@ which days through which channel and template, the daily volume cap, and `live`.
 
 Rules (errors name the file and field): 3 to 5 touches; the first on day 0, each later touch
 on a later day, the last between day 14 and day 21; every template exists, is valid, and is
-for the touch's channel; tiers among A, B+, B, C. `live: false` (the default) sends to the
+for the touch's channel; tiers among A, B+, B, C. A touch may ask for an LLM-written text
+(`writer: llm` with `prompt: followup_2_v1`, a prompt in prompts/touches; docs/writing.md):
+its template stays the checked fallback. `live: false` (the default) sends to the
 outbox only; a real send needs `live: true` here AND on the market AND credentials.
 """
 
@@ -15,7 +17,16 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from markets.schema import MARKET_CODE_PATTERN
 from outreach.campaigns.templates import TEMPLATES_DIR, TemplateError, load_template
@@ -40,6 +51,27 @@ class Touch(BaseModel):
     day: int = Field(ge=0, le=MAX_LAST_DAY, description="days after enrollment")
     channel: Literal["sms", "email"]
     template: str = Field(pattern=r"^[a-z0-9_]+$")
+    writer: Literal["fixed", "llm"] = "fixed"
+    prompt: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$",
+                               description="with writer: llm, e.g. followup_2_v1")
+
+    @model_validator(mode="after")
+    def _writer_prompt(self) -> Touch:
+        if self.writer == "llm" and not self.prompt:
+            raise ValueError("writer: llm needs a prompt (e.g. prompt: followup_2_v1)")
+        if self.writer == "fixed" and self.prompt:
+            raise ValueError("a prompt is only used with writer: llm")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _omit_fixed_writer(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        # A fixed touch serialises as before the writer field existed, so the definition
+        # hash of existing campaigns (outreach/enrolling.py) does not change.
+        data = handler(self)
+        if self.writer == "fixed":
+            data.pop("writer", None)
+            data.pop("prompt", None)
+        return data
 
 
 class Campaign(BaseModel):
@@ -106,6 +138,17 @@ def load_campaign(path: Path, templates_dir: Path = TEMPLATES_DIR,
         if template.channel != touch.channel:
             problems.append(f"{path}: touches.{index}.template: {touch.template} is an "
                             f"{template.channel} template, the touch is {touch.channel}")
+        if touch.writer == "llm" and touch.prompt:
+            from outreach.writing.prompts import WritingPromptError, load_writing_prompt
+
+            try:
+                prompt = load_writing_prompt(touch.prompt)
+            except WritingPromptError as error:
+                problems.append(f"{path}: touches.{index}.prompt: {error}")
+                continue
+            if touch.channel not in prompt.channels or prompt.purpose != "touch":
+                problems.append(f"{path}: touches.{index}.prompt: {touch.prompt} is not a "
+                                f"{touch.channel} touch prompt")
     if known_markets is not None:
         unknown = sorted(set(campaign.markets) - known_markets)
         if unknown:

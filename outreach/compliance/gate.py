@@ -24,6 +24,15 @@ requiring consent (`consent_required`: a recorded, unrevoked SMS consent for tha
 `dnc_scrubbed`: a fresh clean scrub); for email, the market's postal address and the
 message's unsubscribe link and postal address.
 
+Purposes (`SendRequest.purpose`, rules as data in `PURPOSE_RULES`): a campaign `touch` gets
+every check above. The replies side sends other messages through the same gate, each with
+its own rule: `opt_out_confirmation` (allowed to the person who just opted out, once per
+opt-out, within five minutes of it, FCC 24-24), `resubscribe_confirmation` and `help`
+(answers the person asked for, once per inbound message, at any hour; HELP even to an
+opted-out person, as carriers require), `auto_reply` (an answer to a question: suppressions,
+hours, DNC and consent apply, but it is not a solicitation for the caps) and `staff_notice`
+(a handoff notice, only to an address the market names as its closer).
+
 The caller records the decision with `outreach.compliance.store.record_decision` in the same
 transaction as the send attempt, and sends only when `decision.allowed`.
 """
@@ -49,6 +58,8 @@ if TYPE_CHECKING:
     from markets.schema import Market
 
 SmsPolicy = Literal["consent_required", "dnc_scrubbed"]
+Purpose = Literal["touch", "opt_out_confirmation", "resubscribe_confirmation", "help",
+                  "auto_reply", "staff_notice"]
 
 
 # ------------------------------------------------------------------------------------------
@@ -66,6 +77,8 @@ class MarketPolicy:
     time_zones: tuple[str, ...] = ()
     email_postal_address: str | None = None
     email_from_address: str | None = None
+    # Where handoff notices may go (the closer's phone and email; `staff_notice` only).
+    staff_addresses: tuple[str, ...] = ()
 
     @classmethod
     def from_market(cls, market: Market) -> MarketPolicy:
@@ -104,6 +117,20 @@ class SendRequest:
     property_state: str | None = None
     extra_zones: tuple[str, ...] = ()
     reference: str | None = None
+    purpose: Purpose = "touch"
+    # Replies: the inbound message answered, and when it arrived.
+    in_reply_to_id: int | None = None
+    in_reply_to_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PriorReply:
+    """A reply already sent (or being sent) in answer to an inbound message."""
+
+    purpose: str
+    in_reply_to_id: int
+    reference: str | None
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -115,6 +142,7 @@ class SuppressionFact:
     channel: Literal["sms", "email", "all"]
     reason: str
     created_at: datetime
+    message_id: int | None = None  # the message that caused it (an inbound opt-out)
 
 
 @dataclass(frozen=True)
@@ -176,6 +204,55 @@ class GateFacts:
     listed_on_now: tuple[str, ...] = ()
     state_lists: tuple[StateListFact, ...] = ()
     recent_solicitations: tuple[Solicitation, ...] = ()
+    prior_replies: tuple[PriorReply, ...] = ()
+
+
+@dataclass(frozen=True)
+class PurposeRule:
+    """Which checks apply to a message of one purpose. `suppressions`: `refuse` (any
+    suppression refuses), `ignore` (not checked: the person must still get it), or
+    `confirm_opt_out` (allowed only as the confirmation of an opt-out recorded from the
+    inbound message it answers). `once_per_inbound`: one message of this purpose per inbound
+    message. `max_delay`: at most this long after the inbound message arrived."""
+
+    suppressions: Literal["refuse", "ignore", "confirm_opt_out"] = "refuse"
+    window: bool = True
+    caps: bool = True
+    dnc: bool = True
+    consent: bool = True
+    email_requirements: bool = True
+    once_per_inbound: bool = False
+    needs_inbound: bool = False
+    max_delay: timedelta | None = None
+    staff_only: bool = False
+    source: str = ""
+
+
+PURPOSE_RULES: dict[str, PurposeRule] = {
+    "touch": PurposeRule(source="every rule file (a solicitation)"),
+    "opt_out_confirmation": PurposeRule(
+        suppressions="confirm_opt_out", window=False, caps=False, dnc=False, consent=False,
+        email_requirements=False, once_per_inbound=True, needs_inbound=True,
+        max_delay=timedelta(minutes=5),
+        source="FCC 24-24 (47 CFR 64.1200(a)(12)): one confirmation text within five "
+               "minutes, no marketing"),
+    "resubscribe_confirmation": PurposeRule(
+        window=False, caps=False, dnc=False, consent=False, email_requirements=False,
+        once_per_inbound=True, needs_inbound=True,
+        source="CTIA messaging principles: confirm an opt-in (START)"),
+    "help": PurposeRule(
+        suppressions="ignore", window=False, caps=False, dnc=False, consent=False,
+        email_requirements=False, once_per_inbound=True, needs_inbound=True,
+        source="CTIA messaging principles: HELP is answered, also after an opt-out"),
+    "auto_reply": PurposeRule(
+        caps=False, once_per_inbound=True, needs_inbound=True,
+        source="house policy: an answer to the person's question; hours, suppressions, DNC "
+               "and consent apply; not counted as a solicitation"),
+    "staff_notice": PurposeRule(
+        suppressions="ignore", window=False, caps=False, dnc=False, consent=False,
+        email_requirements=False, staff_only=True,
+        source="house policy: handoff notices go only to the market's closer"),
+}
 
 
 # ------------------------------------------------------------------------------------------
@@ -248,6 +325,12 @@ REFUSAL_CODES: dict[str, str] = {
     "no_consent": "SMS needs a recorded, unrevoked consent for this contact",
     "email_no_postal_address": "the market has no postal address or the email lacks it",
     "email_no_unsubscribe_link": "the email has no unsubscribe link",
+    "unknown_purpose": "the message purpose is not one the gate knows",
+    "not_staff_recipient": "a staff notice to an address the market does not name",
+    "no_inbound": "a reply that names no inbound message it answers",
+    "no_opt_out_to_confirm": "no opt-out from the answered message is in force",
+    "reply_already_sent": "a reply of this purpose to that message went out already",
+    "reply_too_late": "later than the purpose allows after the inbound message",
 }
 
 
@@ -447,12 +530,82 @@ def _check_email(request: SendRequest, strictest: StrictestRules) -> list[Check]
     return checks
 
 
+def _normalised_address(address: str) -> str:
+    text = address.strip()
+    if "@" in text:
+        return text.lower()
+    try:
+        return normalise_phone(text)[0]
+    except InvalidPhoneError:
+        return text
+
+
+def _check_staff(request: SendRequest) -> Check:
+    allowed = {_normalised_address(a) for a in request.market.staff_addresses}
+    if _normalised_address(request.to_address) in allowed:
+        return Check("staff_recipient", True,
+                     f"the market {request.market.code} names this address for notices")
+    return Check("not_staff_recipient", False,
+                 f"market {request.market.code} names no such closer address "
+                 f"({len(allowed)} configured)")
+
+
+def _check_reply(request: SendRequest, facts: GateFacts, rule: PurposeRule) -> list[Check]:
+    """The reply-only checks: which inbound it answers, once, and how late."""
+    checks = []
+    if rule.needs_inbound and request.in_reply_to_id is None:
+        return [Check("no_inbound", False, f"a {request.purpose} names the inbound message "
+                                           "it answers (in_reply_to_id)")]
+    if rule.once_per_inbound:
+        earlier = [r for r in facts.prior_replies
+                   if r.purpose == request.purpose and r.in_reply_to_id == request.in_reply_to_id
+                   and (request.reference is None or r.reference != request.reference)]
+        if earlier:
+            checks.append(Check("reply_already_sent", False,
+                                f"a {request.purpose} to message {request.in_reply_to_id} was "
+                                f"sent at {earlier[0].at:%Y-%m-%d %H:%M} UTC"))
+        else:
+            checks.append(Check("reply_once", True, f"the first {request.purpose} to message "
+                                                    f"{request.in_reply_to_id}"))
+    if rule.max_delay is not None:
+        arrived = request.in_reply_to_at
+        if arrived is None or request.planned_at - arrived > rule.max_delay:
+            checks.append(Check("reply_too_late", False,
+                                f"{request.purpose} must go within {rule.max_delay} of the "
+                                f"message it answers ({rule.source})"))
+        else:
+            checks.append(Check("reply_in_time", True, f"within {rule.max_delay} of the "
+                                                       "message it answers"))
+    return checks
+
+
+def _check_opt_out_confirmation(request: SendRequest, facts: GateFacts) -> Check:
+    confirmed = [s for s in facts.suppressions if s.reason == "opt_out"
+                 and s.message_id is not None and s.message_id == request.in_reply_to_id]
+    if confirmed:
+        return Check("opt_out_to_confirm", True,
+                     f"confirms the opt-out recorded from message {request.in_reply_to_id} "
+                     "(suppressions otherwise refuse every message)")
+    return Check("no_opt_out_to_confirm", False,
+                 f"no opt-out from message {request.in_reply_to_id} is in force (already "
+                 "confirmed under an earlier opt-out, or lifted)")
+
+
 def evaluate_send(request: SendRequest, facts: GateFacts,
                   rules: RuleSet | None = None) -> GateDecision:
     """Allow or refuse one planned message; every failing rule is a reason. See the module
     docstring for the checks. Never raises for a bad request: it refuses instead."""
     rules = rules or default_rule_set()
     planned_at = _aware(request.planned_at, "request.planned_at")
+    rule = PURPOSE_RULES.get(request.purpose)
+    if rule is None or rule.staff_only:
+        check = (_check_staff(request) if rule is not None else
+                 Check("unknown_purpose", False, f"unknown purpose {request.purpose!r}; known: "
+                                                 f"{sorted(PURPOSE_RULES)}"))
+        return GateDecision(allowed=check.ok, checks=(check,), channel=request.channel,
+                            owner_id=request.owner_id, contact_id=request.contact_id,
+                            planned_at=planned_at, rule_set_version=rules.version,
+                            jurisdictions=(), reference=request.reference)
     checks: list[Check] = list(_check_identity(request, facts))
     address_states = [s for s in (request.mailing_state, request.property_state) if s]
     phone = None
@@ -465,10 +618,19 @@ def evaluate_send(request: SendRequest, facts: GateFacts,
     if request.channel == "email" and not zones:
         zones = tuple(sorted(set(request.market.time_zones)))
     strictest = rules.strictest(request.channel, states)
-    checks.append(_check_suppressions(request, facts))
+    if rule.suppressions == "refuse":
+        checks.append(_check_suppressions(request, facts))
+    elif rule.suppressions == "confirm_opt_out":
+        checks.append(_check_opt_out_confirmation(request, facts))
+    else:
+        checks.append(Check("suppression_exempt", True,
+                            f"a {request.purpose} goes also to a suppressed person "
+                            f"({rule.source})"))
+    if request.purpose != "touch":
+        checks.extend(_check_reply(request, facts, rule))
 
     window = None
-    if request.channel == "sms" and phone is not None:
+    if request.channel == "sms" and phone is not None and rule.window:
         window = evaluate_window(planned_at, states, zones, rules, "sms", phone)
         if window.window is not None:
             if not window.zones or window.unknown_zones:
@@ -476,13 +638,16 @@ def evaluate_send(request: SendRequest, facts: GateFacts,
             else:
                 checks.append(Check("outside_hours" if not window.allowed else "hours",
                                     window.allowed, "; ".join(window.reasons)))
-    checks.extend(_check_caps(request, facts, strictest, zones))
+    if rule.caps:
+        checks.extend(_check_caps(request, facts, strictest, zones))
     if request.channel == "sms":
-        checks.extend(_check_dnc(request, facts, strictest, _local_dates(planned_at, zones)))
-        consent = _check_consent(request, facts, strictest)
+        if rule.dnc:
+            checks.extend(_check_dnc(request, facts, strictest,
+                                     _local_dates(planned_at, zones)))
+        consent = _check_consent(request, facts, strictest) if rule.consent else None
         if consent is not None:
             checks.append(consent)
-    else:
+    elif rule.email_requirements:
         checks.extend(_check_email(request, strictest))
     allowed = all(check.ok for check in checks)
     return GateDecision(allowed=allowed, checks=tuple(checks), channel=request.channel,

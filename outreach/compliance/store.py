@@ -11,15 +11,17 @@
   channels; until then `DecisionHistory` reads the allowed decisions in
   `compliance_decisions` (interim: an allowed decision is counted as a send, deduplicated by
   its reference; replace it with a messages-table history when that table exists).
+- `load_gate_facts_many(session, pairs, now, history=...)`: the same facts for many (owner,
+  contact) pairs with a fixed number of set-based queries (the send path's batches).
 - `record_decision(session, request, decision)`: one `compliance_decisions` row per
-  decision, in the caller's transaction.
+  decision, in the caller's transaction (`decision_values`: the row as column values).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -28,6 +30,7 @@ from outreach.compliance.gate import (
     ConsentFact,
     GateDecision,
     GateFacts,
+    PriorReply,
     ScrubFact,
     SendRequest,
     Solicitation,
@@ -42,6 +45,8 @@ from outreach.ledger.models import (
     Contact,
     DncList,
     DncNumber,
+    DncScrub,
+    Message,
     Suppression,
     utc_now,
 )
@@ -49,6 +54,9 @@ from outreach.ledger.models import (
 HISTORY_LOOKBACK = timedelta(hours=48)
 """How far back the facts reach: 24 h for the per-person cap, plus a calendar day in any zone."""
 SUPPRESSION_REASONS = ("opt_out", "complaint", "bounce", "operator", "wrong_number")
+# A reply in one of these states went (or may have gone) out: it counts for `once_per_inbound`.
+REPLY_SENT_STATUSES = ("sending", "unknown", "queued", "sent", "delivered", "outboxed",
+                       "undelivered")
 
 
 class SendHistory(Protocol):
@@ -98,22 +106,27 @@ def _state_list_facts(session: Session, keys: Sequence[str]) -> tuple[StateListF
 
 def load_gate_facts(session: Session, owner_id: int, contact_id: int, now: datetime,
                     history: SendHistory | None = None, rules: RuleSet | None = None,
-                    until: datetime | None = None) -> GateFacts:
+                    until: datetime | None = None,
+                    in_reply_to_id: int | None = None) -> GateFacts:
     """The ledger's facts about one person and contact for the gate (see the module
     docstring). `until`: the latest planned time the solicitations are read up to (default:
-    `now` + 24 h, so sends already allowed for later today count too)."""
+    `now` + 24 h, so sends already allowed for later today count too). `in_reply_to_id`: a
+    reply's inbound message: the replies already sent to it are loaded too."""
     contact = session.get(Contact, contact_id)
     if contact is None:
         raise LookupError(f"no contact {contact_id} in the ledger")
     rules = rules or default_rule_set()
     history = history or DecisionHistory()
+    # A lifted suppression (the person texted START after an opt-out) no longer stops sends;
+    # its row stays for the record.
     suppressions = tuple(
         SuppressionFact(row.suppression_id,
                         "person" if row.owner_id == owner_id else "contact", row.channel,  # type: ignore[arg-type]
-                        row.reason, row.created_at)
+                        row.reason, row.created_at, message_id=row.message_id)
         for row in session.scalars(select(Suppression).where(or_(
             Suppression.owner_id == owner_id,
-            Suppression.value_hash == contact.value_hash)).order_by(Suppression.created_at)))
+            Suppression.value_hash == contact.value_hash),
+            Suppression.lifted_at.is_(None)).order_by(Suppression.created_at)))
     consents = tuple(
         ConsentFact(row.consent_id, row.channel, row.source, row.granted_at,  # type: ignore[arg-type]
                     row.revoked_at)
@@ -136,25 +149,144 @@ def load_gate_facts(session: Session, owner_id: int, contact_id: int, now: datet
         state_lists = _state_list_facts(session, state_keys)
     recent = tuple(history.solicitations(session, owner_id, now - HISTORY_LOOKBACK,
                                          until or now + timedelta(hours=24)))
+    prior_replies: tuple[PriorReply, ...] = ()
+    if in_reply_to_id is not None:
+        prior_replies = tuple(
+            PriorReply(purpose or "", in_reply_to_id, key, at or created)
+            for purpose, key, at, created in session.execute(
+                select(Message.purpose, Message.idempotency_key, Message.attempted_at,
+                       Message.created_at)
+                .where(Message.in_reply_to_id == in_reply_to_id,
+                       Message.direction == "outbound",
+                       Message.status.in_(REPLY_SENT_STATUSES))))
     return GateFacts(owner_id=owner_id, contact_id=contact_id, loaded_at=now,
                      contact_channel=contact.channel,  # type: ignore[arg-type]
                      contact_is_valid=contact.is_valid,
                      contact_is_wrong_number=contact.is_wrong_number,
                      suppressions=suppressions, consents=consents, latest_scrub=scrub_fact,
                      listed_on_now=listed_now, state_lists=state_lists,
-                     recent_solicitations=recent)
+                     recent_solicitations=recent, prior_replies=prior_replies)
+
+
+def _chunks(values: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def load_gate_facts_many(session: Session, pairs: Sequence[tuple[int, int]], now: datetime,
+                         history: SendHistory | None = None, rules: RuleSet | None = None,
+                         until: datetime | None = None) -> dict[tuple[int, int], GateFacts]:
+    """`load_gate_facts` for many (owner id, contact id) pairs at once, with a fixed number of
+    set-based queries (contacts, suppressions by owner and by value hash, consents, newest
+    scrubs, DNC hits, state lists, solicitations) instead of seven per pair. The facts are the
+    same as `load_gate_facts` gives pair by pair (tests/test_sending.py compares them);
+    the send path loads a batch's facts in the transaction that records its decisions and
+    attempts. A history with `solicitations_for_owners(session, owner_ids, since, until)`
+    answers in one query; any other `SendHistory` is asked owner by owner."""
+    rules = rules or default_rule_set()
+    history = history or DecisionHistory()
+    pairs = list(dict.fromkeys(pairs))
+    if not pairs:
+        return {}
+    contact_ids = sorted({contact_id for _, contact_id in pairs})
+    owner_ids = sorted({owner_id for owner_id, _ in pairs})
+    contacts = {}
+    for chunk in _chunks(contact_ids):
+        for row in session.execute(select(
+                Contact.contact_id, Contact.channel, Contact.value_hash, Contact.is_valid,
+                Contact.is_wrong_number).where(Contact.contact_id.in_(chunk))):
+            contacts[row.contact_id] = row
+    missing = [contact_id for contact_id in contact_ids if contact_id not in contacts]
+    if missing:
+        raise LookupError(f"no contact {missing[0]} in the ledger")
+    hashes = sorted({row.value_hash for row in contacts.values()})
+    # A lifted suppression (the person texted START after an opt-out) no longer stops sends.
+    suppression_rows: dict[int, Suppression] = {}
+    for column, values in ((Suppression.owner_id, owner_ids), (Suppression.value_hash, hashes)):
+        for chunk in _chunks(values):
+            for row in session.scalars(select(Suppression).where(
+                    column.in_(chunk), Suppression.lifted_at.is_(None))):
+                suppression_rows[row.suppression_id] = row
+    suppressions = sorted(suppression_rows.values(),
+                          key=lambda row: (row.created_at, row.suppression_id))
+    consents: dict[int, list[ConsentFact]] = {}
+    for chunk in _chunks(contact_ids):
+        for row in session.execute(select(
+                Consent.contact_id, Consent.consent_id, Consent.channel, Consent.source,
+                Consent.granted_at, Consent.revoked_at).where(Consent.contact_id.in_(chunk))
+                .order_by(Consent.granted_at, Consent.consent_id)):
+            consents.setdefault(row.contact_id, []).append(ConsentFact(
+                row.consent_id, row.channel, row.source, row.granted_at, row.revoked_at))
+    phone_ids = [cid for cid in contact_ids if contacts[cid].channel == "phone"]
+    scrubs: dict[int, ScrubFact] = {}
+    listed: dict[str, list[str]] = {}
+    state_keys = sorted({j.dnc.state_list.key for j in rules.jurisdictions
+                         if j.dnc and j.dnc.state_list})
+    state_lists: tuple[StateListFact, ...] = ()
+    if phone_ids:
+        for chunk in _chunks(phone_ids):
+            for row in session.execute(select(
+                    DncScrub.contact_id, DncScrub.scrubbed_at, DncScrub.is_listed,
+                    DncScrub.listed_on, DncScrub.national_downloaded_on,
+                    DncScrub.state_downloaded_on).where(DncScrub.contact_id.in_(chunk))
+                    .order_by(DncScrub.scrubbed_at, DncScrub.dnc_scrub_id)):
+                scrubs[row.contact_id] = ScrubFact(  # the newest comes last
+                    row.scrubbed_at, row.is_listed, tuple(row.listed_on),
+                    row.national_downloaded_on, row.state_downloaded_on)
+        keys = ["national", "internal", "litigator", *state_keys]
+        phone_hashes = sorted({contacts[cid].value_hash for cid in phone_ids})
+        for chunk in _chunks(phone_hashes):
+            for list_key, phone_hash in session.execute(select(
+                    DncNumber.list_key, DncNumber.phone_hash).where(
+                    DncNumber.list_key.in_(keys), DncNumber.phone_hash.in_(chunk))):
+                listed.setdefault(phone_hash, []).append(list_key)
+        state_lists = _state_list_facts(session, state_keys)
+    since, up_to = now - HISTORY_LOOKBACK, until or now + timedelta(hours=24)
+    many = getattr(history, "solicitations_for_owners", None)
+    if many is not None:
+        recent: Mapping[int, Sequence[Solicitation]] = many(session, owner_ids, since, up_to)
+    else:
+        recent = {owner_id: history.solicitations(session, owner_id, since, up_to)
+                  for owner_id in owner_ids}
+    facts = {}
+    for owner_id, contact_id in pairs:
+        contact = contacts[contact_id]
+        is_phone = contact.channel == "phone"
+        facts[(owner_id, contact_id)] = GateFacts(
+            owner_id=owner_id, contact_id=contact_id, loaded_at=now,
+            contact_channel=contact.channel, contact_is_valid=contact.is_valid,
+            contact_is_wrong_number=contact.is_wrong_number,
+            suppressions=tuple(
+                SuppressionFact(row.suppression_id,
+                                "person" if row.owner_id == owner_id else "contact",
+                                row.channel, row.reason, row.created_at,  # type: ignore[arg-type]
+                                message_id=row.message_id)
+                for row in suppressions
+                if row.owner_id == owner_id or row.value_hash == contact.value_hash),
+            consents=tuple(consents.get(contact_id, ())),
+            latest_scrub=scrubs.get(contact_id) if is_phone else None,
+            listed_on_now=tuple(sorted(listed.get(contact.value_hash, ()))) if is_phone else (),
+            state_lists=state_lists if is_phone else (),
+            recent_solicitations=tuple(recent.get(owner_id, ())))
+    return facts
+
+
+def decision_values(request: SendRequest, decision: GateDecision) -> dict[str, Any]:
+    """The `compliance_decisions` row of a decision, as column values (for `record_decision`
+    and for the send path's batch insert)."""
+    return {"decided_at": utc_now(), "planned_at": decision.planned_at,
+            "channel": decision.channel, "contact_id": decision.contact_id,
+            "owner_id": decision.owner_id, "market_code": request.market.code,
+            "is_allowed": decision.allowed,
+            "reasons": [check.as_dict() for check in decision.checks],
+            "refusal_codes": ",".join(dict.fromkeys(decision.refusal_codes))[:500],
+            "rule_set_version": decision.rule_set_version, "reference": decision.reference}
 
 
 def record_decision(session: Session, request: SendRequest,
                     decision: GateDecision) -> ComplianceDecision:
     """Write the decision (flushed, so its id is set) in the caller's transaction."""
-    row = ComplianceDecision(
-        decided_at=utc_now(), planned_at=decision.planned_at, channel=decision.channel,
-        contact_id=decision.contact_id, owner_id=decision.owner_id,
-        market_code=request.market.code, is_allowed=decision.allowed,
-        reasons=[check.as_dict() for check in decision.checks],
-        refusal_codes=",".join(dict.fromkeys(decision.refusal_codes))[:500],
-        rule_set_version=decision.rule_set_version, reference=decision.reference)
+    row = ComplianceDecision(**decision_values(request, decision))
     session.add(row)
     session.flush()
     return row
@@ -190,17 +322,19 @@ def revoke_consent(session: Session, contact_id: int, channel: str, revoked_at: 
 def record_suppression(session: Session, channel: str, reason: str,
                        owner_id: int | None = None, contact_id: int | None = None,
                        detail: str = "", message_id: int | None = None,
-                       created_at: datetime | None = None) -> Suppression:
+                       created_at: datetime | None = None,
+                       value_hash: str | None = None) -> Suppression:
     """A permanent stop for a person (`owner_id`), a contact (`contact_id`: stored as its
     value hash, so the number or address is stopped under every owner), or both. An opt-out
-    on SMS also revokes the contact's SMS consents."""
+    on SMS also revokes the contact's SMS consents. `value_hash`: the keyed hash of a number
+    or address that is no contact of ours (an unknown sender's opt-out); ignored when
+    `contact_id` is given."""
     if channel not in ("sms", "email", "all"):
         raise ValueError(f"suppression channel must be sms, email or all, not {channel!r}")
     if reason not in SUPPRESSION_REASONS:
         raise ValueError(f"unknown suppression reason {reason!r}; known: {SUPPRESSION_REASONS}")
-    if owner_id is None and contact_id is None:
-        raise ValueError("a suppression names an owner, a contact, or both")
-    value_hash = None
+    if owner_id is None and contact_id is None and value_hash is None:
+        raise ValueError("a suppression names an owner, a contact (or value hash), or both")
     if contact_id is not None:
         contact = session.get(Contact, contact_id)
         if contact is None:

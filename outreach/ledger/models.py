@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -567,6 +568,7 @@ class MailboxCursor(Base):
     mailbox_cursor_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account: Mapped[str] = mapped_column(String(300))
     folder: Mapped[str] = mapped_column(String(200))
-    uid_validity: Mapped[int] = mapped_column(Integer)
-    last_uid: Mapped[int] = mapped_column(Integer, default=0)
+    # IMAP UIDs and UIDVALIDITY are unsigned 32-bit: BIGINT holds them as they are.
+    uid_validity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)

@@ -94,6 +94,8 @@ class IntentRules(BaseModel):
     version: int = Field(ge=1)
     priority: list[Literal["interested", "not_interested", "question", "wrong_number"]]
     unknown_confidence: float = Field(ge=0, le=1)
+    # Patterns of replies that address the classifier (prompt injection): always `unknown`.
+    instructions: list[str] = Field(default_factory=list)
     intents: dict[Literal["interested", "not_interested", "question", "wrong_number"],
                   list[_WeightedPattern]]
 
@@ -114,11 +116,23 @@ class RulesIntentClassifier:
                     raise IntentRulesError(f"{source}: intents.{intent}.{index}.pattern: "
                                            f"{error}") from None
         self._rank = {intent: position for position, intent in enumerate(rules.priority)}
+        self._instructions: list[re.Pattern[str]] = []
+        for index, pattern in enumerate(rules.instructions):
+            try:
+                self._instructions.append(re.compile(pattern))
+            except re.error as error:
+                raise IntentRulesError(f"{source}: instructions.{index}: {error}") from None
 
     def classify(self, text: str) -> IntentResult:
         normalised = normalise(text)
         if text.rstrip().endswith("?"):
             normalised += " ?"  # lets a pattern see a question mark at the end
+        for pattern in self._instructions:
+            found = pattern.search(normalised)
+            if found:
+                return IntentResult("unknown", self.rules.unknown_confidence, "rules",
+                                    reason=f"instructions to the classifier: "
+                                           f"{found.group(0).strip()!r}")
         scores: dict[Intent, float] = {}
         fired: list[str] = []
         for intent, weight, pattern in self._patterns:

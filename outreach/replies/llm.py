@@ -4,11 +4,17 @@ Two adapters share one interface, `JsonChat.complete_json(system, user, schema, 
 
 - `OllamaJsonChat`: Ollama's ``/api/chat`` through the official `ollama` client, with
   ``format`` set to the JSON schema (Ollama's structured outputs), ``stream`` off and
-  temperature 0.
+  temperature 0 unless `GenerationOptions` say otherwise (``options.temperature``,
+  ``options.num_predict``).
 - `OpenAIJsonChat`: an OpenAI-compatible ``/v1/chat/completions`` (llama.cpp's
   ``llama-server``, vLLM, LM Studio, …) through `httpx`, with ``response_format`` of type
   ``json_schema``. httpx rather than the `openai` SDK: one POST needs no extra dependency, and
   the SDK retries on its own, which would stretch the timeout the caller relies on.
+  `GenerationOptions` become ``temperature`` and ``max_tokens``.
+
+`complete_json(..., options=None)`: without options both adapters ask for temperature 0 and
+no length limit (the intent path); the writer (outreach/writing) passes a temperature and a
+token limit.
 
 Every failure raises `LLMError` with a `reason` the caller records: ``unreachable``
 (connection refused, DNS), ``timeout`` (connect or read beyond the configured seconds),
@@ -53,13 +59,36 @@ class JsonAnswer:
     request: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
+@dataclass(frozen=True)
+class GenerationOptions:
+    """Sampling limits of one call: temperature, and at most `max_tokens` generated tokens
+    (Ollama ``num_predict``, OpenAI ``max_tokens``; None means the server's default)."""
+
+    temperature: float = 0.0
+    max_tokens: int | None = None
+
+    def ollama(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"temperature": self.temperature}
+        if self.max_tokens is not None:
+            options["num_predict"] = self.max_tokens
+        return options
+
+    def openai(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"temperature": self.temperature}
+        if self.max_tokens is not None:
+            options["max_tokens"] = self.max_tokens
+        return options
+
+
 class JsonChat(Protocol):
     """Asks a model for one JSON object matching `schema`."""
 
     method: str
+    model: str
 
     def complete_json(self, system: str, user: str, schema: dict[str, Any],
-                      schema_name: str) -> JsonAnswer: ...
+                      schema_name: str,
+                      options: GenerationOptions | None = None) -> JsonAnswer: ...
 
 
 def parse_and_validate(raw: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -91,16 +120,18 @@ class OllamaJsonChat:
         self._client = ollama.Client(host=url, timeout=timeout_seconds)
 
     def complete_json(self, system: str, user: str, schema: dict[str, Any],
-                      schema_name: str) -> JsonAnswer:
+                      schema_name: str,
+                      options: GenerationOptions | None = None) -> JsonAnswer:
         import ollama
 
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        sampling = (options or GenerationOptions()).ollama()
         request = {"model": self.model, "messages": messages, "format": schema,
-                   "options": {"temperature": 0}}
+                   "options": sampling}
         started = time.perf_counter()
         try:
             response = self._client.chat(model=self.model, messages=messages, format=schema,
-                                         options={"temperature": 0}, stream=False)
+                                         options=sampling, stream=False)
         except httpx.TimeoutException as error:
             raise LLMError("timeout", f"Ollama at {self.url} gave no answer within "
                            f"{self.timeout_seconds:g} s ({type(error).__name__})") from None
@@ -136,12 +167,13 @@ class OpenAIJsonChat:
                                     headers=headers)
 
     def complete_json(self, system: str, user: str, schema: dict[str, Any],
-                      schema_name: str) -> JsonAnswer:
+                      schema_name: str,
+                      options: GenerationOptions | None = None) -> JsonAnswer:
         request = {
             "model": self.model,
             "messages": [{"role": "system", "content": system},
                          {"role": "user", "content": user}],
-            "temperature": 0,
+            **(options or GenerationOptions()).openai(),
             "response_format": {"type": "json_schema",
                                 "json_schema": {"name": schema_name, "schema": schema,
                                                 "strict": True}},

@@ -1,5 +1,6 @@
-"""Sample-data generator: fictional but realistic Florida DOR tax-roll files (NAL and SDF) and the
-three distress lists (code violations, lis pendens, tax-deed applications) for a market.
+"""Sample-data generator: fictional but realistic Florida DOR tax-roll files (NAL and SDF), the
+three distress lists (code violations, lis pendens, tax-deed applications) and the parcel
+locations (GeoJSON lines, scrapers/fl_dor/sample_locations.py) for a market.
 
 Everything is fictional (owner names, street and subdivision names, banks, case numbers), while
 the shape follows a Central-Florida county: a use-code mix led by single-family homes and condos,
@@ -74,6 +75,7 @@ class SampleFiles:
     code_violations: Path
     lis_pendens: Path
     tax_deed_applications: Path
+    parcel_locations: Path
     parcels: int
 
 
@@ -87,12 +89,13 @@ def sample_paths(out_dir: Path, market: SampleMarket) -> SampleFiles:
         code_violations=folder / "code_violations.csv",
         lis_pendens=folder / "lis_pendens.csv",
         tax_deed_applications=folder / "tax_deed_applications.csv",
+        parcel_locations=folder / "parcel_locations.geojsonl",
         parcels=0,
     )
 
 
 def generate_market(out_dir: Path, market: SampleMarket, parcels: int, seed: int) -> SampleFiles:
-    """Generate one market's five files in this process."""
+    """Generate one market's six files in this process."""
     return generate(out_dir, [market], parcels, seed, workers=1)[0]
 
 
@@ -154,7 +157,8 @@ def generate(out_dir: Path, markets: Sequence[SampleMarket], parcels: int, seed:
 # Writing
 
 
-_KINDS = ("nal", "sdf", "code_violations", "lis_pendens", "tax_deed_applications")
+_KINDS = ("nal", "sdf", "code_violations", "lis_pendens", "tax_deed_applications",
+          "parcel_locations")
 
 
 class _MarketWriter:
@@ -200,15 +204,19 @@ def _store(writer: _MarketWriter, k: int, n_chunks: int, parts: tuple[bytes, ...
 
 
 def _render_chunk(market: SampleMarket, parcels: int, seed: int, k: int) -> tuple[bytes, ...]:
-    """The CSV bytes of chunk k of every file of a market (headers with chunk 0 only)."""
+    """The bytes of chunk k of every file of a market (CSV headers with chunk 0 only)."""
+    from scrapers.fl_dor.sample_locations import locations_chunk
+
     plan = _plan(market, parcels, seed)
     frames = _chunk_frames(plan, k)
     out = []
-    for kind, frame in zip(_KINDS, frames, strict=True):
+    for kind, frame in zip(_KINDS[:-1], frames, strict=True):
         buffer = io.BytesIO()
         frame.write_csv(buffer, include_header=(k == 0),
                         float_precision=2 if kind not in ("nal", "sdf") else None)
         out.append(buffer.getvalue())
+    out.append(locations_chunk(plan, k, k * CHUNK_ROWS, frames[0]["PARCEL_ID"],
+                               frames[0]["DOR_UC"]))
     return tuple(out)
 
 

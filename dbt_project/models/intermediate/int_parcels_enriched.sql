@@ -41,6 +41,15 @@ tax_deeds as (
 
 ),
 
+-- centroid of the parcel's geometry (county GIS), when the market has a locations source
+locations as (
+
+    select property_id, latitude, longitude
+    from {{ ref('stg_county_gis__parcel_locations') }}
+    where {{ market_filter() }}
+
+),
+
 owner_flags as (
 
     select
@@ -194,6 +203,9 @@ final as (
         equity.situs_address_line_2,
         equity.situs_city,
         equity.situs_zip,
+        locations.latitude,
+        locations.longitude,
+        locations.property_id is not null as has_location,
 
         -- owner
         equity.owner_name,
@@ -266,6 +278,8 @@ final as (
         on equity.property_id = lis_pendens.property_id
     left join tax_deeds
         on equity.property_id = tax_deeds.property_id
+    left join locations
+        on equity.property_id = locations.property_id
 
 )
 

@@ -35,6 +35,9 @@ select
     neighborhood_code,
     market_area_code,
     census_block,
+    latitude,
+    longitude,
+    has_location,
 
     owner_name,
     owner_address_line_1,

@@ -163,16 +163,24 @@ def reconciliation(context: dg.AssetExecutionContext, config: ReconcileConfig,
     now = parse_now(config.now)
     engine = ledger.engine()
     totals: dict[str, int] = {}
-    by_campaign = {}
+    by_channels: dict[str, dict[str, object]] = {}
+    # One pass per set of channels (usually one per market): each open attempt of the
+    # market's campaigns is looked at once, with the adapters its campaign sends through.
+    groups: dict[tuple[str, str], tuple[Channels, list[str]]] = {}
     for campaign in campaigns.for_market(market.code):
-        report = reconcile_unknown(engine, now, Channels.for_market(market, campaign))
+        channels = Channels.for_market(market, campaign)
+        key = (channels.sms.provider, channels.email.provider)
+        groups.setdefault(key, (channels, []))[1].append(campaign.name)
+    for (sms, email), (channels, names) in sorted(groups.items()):
+        report = reconcile_unknown(engine, now, channels, market_code=market.code,
+                                   campaign_names=names)
         metadata = _plain(report)
-        by_campaign[campaign.name] = metadata
+        by_channels[f"sms={sms},email={email}"] = {**metadata, "campaigns": names}
         for key, value in metadata.items():
             if isinstance(value, int) and not isinstance(value, bool):
                 totals[key] = totals.get(key, 0) + value
     return dg.MaterializeResult(metadata={**totals,
-                                          "by_campaign": dg.MetadataValue.json(by_campaign)})
+                                          "by_channels": dg.MetadataValue.json(by_channels)})
 
 
 def situs_addresses(engine, conn, market_code: str) -> dict[str, str]:  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ import json
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from pipelines.publish import publish
+from pipelines.publish import OUTREACH_TABLES, publish
 
 PUBLISHED = dg.AssetKey(["published", "dashboard_snapshot"])
 
@@ -15,12 +15,12 @@ PUBLISHED = dg.AssetKey(["published", "dashboard_snapshot"])
 @dg.asset(
     key=PUBLISHED,
     deps=[dg.AssetKey(["marts", name]) for name in ("lead_scores", "properties", "offers",
-                                                    "comps", "valuations")],
+                                                    "comps", "valuations", *OUTREACH_TABLES)],
     group_name="published",
     kinds={"parquet"},
     pool="warehouse",
-    description="Leads, comps and market summary for the dashboards, as Parquet under "
-                "data/published/current (replaced atomically).",
+    description="Leads, comps, market summary and the outreach marts for the dashboards, "
+                "as Parquet under data/published/current (replaced atomically).",
 )
 def dashboard_snapshot(context: dg.AssetExecutionContext,
                        warehouse: DuckDBResource) -> dg.MaterializeResult:

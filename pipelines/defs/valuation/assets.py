@@ -6,7 +6,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets, get_asset_key_for_model
 from dagster_duckdb import DuckDBResource
 
-from pipelines.dbt import WholesalerDbtTranslator, dbt_project, ensure_manifest
+from pipelines.dbt import OUTREACH_TAG, WholesalerDbtTranslator, dbt_project, ensure_manifest
 from pipelines.dbt_vars import dbt_build_args
 from pipelines.partitions import market_partitions
 from pipelines.resources import MarketsResource
@@ -25,6 +25,7 @@ MAX_TIER_A_SHARE = 0.10
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
+    exclude=f"tag:{OUTREACH_TAG}",  # the outreach marts: pipelines/defs/analytics
     partitions_def=market_partitions,
     dagster_dbt_translator=WholesalerDbtTranslator(),
     pool="warehouse",
