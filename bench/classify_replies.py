@@ -1,5 +1,5 @@
 """Benchmark: reply classification throughput (texts per second) per method, on the texts of
-the eval sets (tests/evals/opt_out.yaml and intent.yaml) repeated to `--texts`.
+the eval sets (tests/eval/opt_out.yaml and intent.yaml) repeated to `--texts`.
 
 Methods: the opt-out path alone; intent by the rules (opt-out first, as in production);
 VADER sentiment; a tiny DistilBERT through the transformers pipeline (skipped when torch /
@@ -40,8 +40,8 @@ from outreach.replies.sentiment import VaderSentiment, transformers_available  #
 
 
 def eval_texts() -> list[str]:
-    opt_out = yaml.safe_load((ROOT / "tests/evals/opt_out.yaml").read_text())["cases"]
-    intent = yaml.safe_load((ROOT / "tests/evals/intent.yaml").read_text())["cases"]
+    opt_out = yaml.safe_load((ROOT / "tests/eval/opt_out.yaml").read_text())["cases"]
+    intent = yaml.safe_load((ROOT / "tests/eval/intent.yaml").read_text())["cases"]
     return [case["text"] for case in opt_out + intent]
 
 

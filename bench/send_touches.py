@@ -22,6 +22,10 @@ planner process (the server's own CPU is in neither).
 
     .venv/bin/python bench/send_touches.py [--enrollments 100000] [--workers 8]
         [--ceiling-messages 20000] [--batch 100] [--planner-process-min 2000] [--keep DIR]
+
+With `SEND_BENCH_PROFILE=FILE` set, the planner process runs under cProfile (timed in process
+CPU time) and writes its stats to FILE (read them with `python -m pstats FILE`); the figures
+then include cProfile's own overhead, so use it for where the time goes, not for throughput.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 MESSAGING_SERVICE_SID = "MG" + "0123456789abcdef" * 2
+PROFILE_ENV = "SEND_BENCH_PROFILE"
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 10:00 in Orlando, a Monday
 SERVER_SCRIPT = """
 import sys
@@ -194,6 +199,7 @@ def main() -> None:
     from twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 
     from markets.loader import load_market
+    from outreach import sending
     from outreach.campaigns.schema import CAMPAIGNS_DIR, load_campaign
     from outreach.channels.outbox import OutboxChannel
     from outreach.channels.sms import TwilioSmsChannel
@@ -202,6 +208,14 @@ def main() -> None:
     from outreach.service_settings import TwilioSettings
     from outreach.twilio_client import twilio_rest_client
 
+    profile_to = os.environ.get(PROFILE_ENV)
+    if profile_to:  # the planner process's start, wrapped in cProfile (this bench only)
+        sending._PLANNER_CODE = (  # CPU time, not wall time: the machine is shared
+            "import json, sys, time, cProfile; sys.path[:0] = json.loads(sys.argv[1]); "
+            "from outreach.sending import _planner_entry; "
+            "profile = cProfile.Profile(time.process_time); "
+            "profile.runcall(_planner_entry, int(sys.argv[2])); "
+            f"profile.dump_stats({str(Path(profile_to))!r})")
     ledger = folder / "outreach.db"
     ledger.unlink(missing_ok=True)
     engine = ledger_engine(f"sqlite:///{ledger}")

@@ -31,6 +31,8 @@ from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberTyp
 from phonenumbers import ValidationResult as _Possible
 from phonenumbers import geocoder as _geocoder
 from phonenumbers import timezone as _timezone
+from phonenumbers.phonemetadata import PhoneMetadata
+from phonenumbers.phonenumberutil import _number_type_helper
 
 REASONS: dict[str, str] = {
     "empty": "No phone number was given.",
@@ -137,6 +139,26 @@ def is_fictional_555(e164: str) -> bool:
             and e164[8:10] == "01")
 
 
+_CANONICAL_NANP = re.compile(r"\+1[2-9]\d{9}")
+
+
+def _parse(text: str, default_region: str) -> phonenumbers.PhoneNumber:
+    """`phonenumbers.parse`, except that a canonical +1 E.164 string (what the ledger stores)
+    becomes the same `PhoneNumber` directly: country code 1, the ten digits as the national
+    number, nothing else set (no extension, no leading zero, no national prefix to strip)."""
+    if _CANONICAL_NANP.fullmatch(text):
+        return phonenumbers.PhoneNumber(country_code=1, national_number=int(text[2:]))
+    return phonenumbers.parse(text, default_region)
+
+
+def _number_type(number: phonenumbers.PhoneNumber, region: str | None) -> int:
+    """`phonenumbers.number_type` with the region already looked up (the same steps)."""
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(number.country_code, region)
+    if metadata is None:
+        return PhoneNumberType.UNKNOWN
+    return _number_type_helper(phonenumbers.national_significant_number(number), metadata)
+
+
 def check_phone(raw: str | None, rules: PhoneRules = STRICT) -> PhoneCheck:
     """Check one raw phone string under ``rules`` (no cache; see :class:`PhoneValidator`)."""
     text = (raw or "").strip()
@@ -145,7 +167,7 @@ def check_phone(raw: str | None, rules: PhoneRules = STRICT) -> PhoneCheck:
     if not _HAS_DIGIT.search(text):
         return _reject(text, "not_a_number")
     try:
-        number = phonenumbers.parse(text, rules.default_region)
+        number = _parse(text, rules.default_region)
     except NumberParseException as error:
         code = {
             NumberParseException.INVALID_COUNTRY_CODE: "invalid_country_code",
@@ -159,16 +181,19 @@ def check_phone(raw: str | None, rules: PhoneRules = STRICT) -> PhoneCheck:
     if possible != _Possible.IS_POSSIBLE:
         return _reject(text, _POSSIBLE_REASONS.get(possible, "invalid_length"), extension)
     e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
-    if not phonenumbers.is_valid_number(number):
-        return _reject(text, "invalid_number", extension, e164)
+    # `is_valid_number`, `region_code_for_number` and `number_type` each look the region up
+    # again (for +1, by trying every NANP region's patterns); it is looked up once here and
+    # the rest done as those functions do it, so the answers are theirs.
     region = phonenumbers.region_code_for_number(number)
+    if not phonenumbers.is_valid_number_for_region(number, region):
+        return _reject(text, "invalid_number", extension, e164)
     if rules.allowed_regions and region not in rules.allowed_regions:
         return _reject(text, "region_not_allowed", extension, e164,
                        f"Region {region}; allowed: {', '.join(sorted(rules.allowed_regions))}.")
     fictional = is_fictional_555(e164)
     if fictional and not rules.allow_fictional_555:
         return _reject(text, "fictional_555", extension, e164)
-    type_name = _TYPE_NAMES.get(phonenumbers.number_type(number), "unknown")
+    type_name = _TYPE_NAMES.get(_number_type(number, region), "unknown")
     if type_name in _NOT_PERSONAL:
         return _reject(text, "not_a_personal_line", extension, e164, f"Type: {type_name}.")
     return PhoneCheck(raw=text, ok=True, e164=e164, extension=extension, number_type=type_name,

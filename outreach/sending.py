@@ -441,8 +441,11 @@ class MessageHistory:
         at = func.coalesce(Message.attempted_at, Message.planned_at)
         ids = sorted(set(owner_ids))
         found: dict[int, list[Solicitation]] = {}
+        if session.autoflush:  # as `session.execute` would; the query runs on the connection
+            session.flush()
+        connection = session.connection()
         for start in range(0, len(ids), 500):
-            for owner_id, moment, contact_id, channel, key in session.execute(
+            for owner_id, moment, contact_id, channel, key in connection.execute(
                     select(Message.owner_id, at, Message.contact_id, Message.channel,
                            Message.idempotency_key)
                     .where(Message.owner_id.in_(ids[start:start + 500]),
@@ -884,6 +887,66 @@ _MESSAGE_UPDATE = (update(Message).where(Message.message_id == bindparam("b_id")
                    .values(counterpart=bindparam("counterpart_token", type_=Text)))
 
 
+_EVENT_INSERT = insert(MessageEvent)
+_DECISION_INSERT = insert(ComplianceDecision)
+
+# (id of the statement, its parameter names) -> (the statement, SQL, what each position takes)
+_Position = tuple[str | None, Any, Callable[[Any], Any] | None]
+_COMPILED: dict[tuple[int, tuple[str, ...]], tuple[Any, str, tuple[_Position, ...]] | None] = {}
+
+
+def _compiled_positions(connection: Connection, statement: Any, keys: tuple[str, ...]
+                        ) -> tuple[str, tuple[_Position, ...]] | None:
+    """The statement compiled once for SQLite's `?` parameters, and per position either the
+    row's value to take (by name) or the statement's own constant, each with the bind
+    processor SQLAlchemy would apply; None when SQLAlchemy would do more per row (Python-side
+    defaults, RETURNING, expanding parameters), so the caller takes the ordinary path."""
+    key = (id(statement), keys)
+    found = _COMPILED.get(key, False)
+    if found is not False and (found is None or found[0] is statement):
+        return None if found is None else found[1:]
+    compiled = statement.compile(dialect=connection.dialect, column_keys=list(keys),
+                                 for_executemany=True)
+    plain = (compiled.positiontup is not None and not compiled.insert_prefetch
+             and not compiled.update_prefetch and not compiled.returning
+             and not compiled.literal_execute_params and not compiled.post_compile_params
+             and not compiled.escaped_bind_names)
+    entry = None
+    if plain:
+        processors = compiled._bind_processors  # what `construct_params` feeds, per name
+        names = set(keys)
+        positions = []
+        for name in compiled.positiontup:
+            process = processors.get(name)
+            if name in names:
+                positions.append((name, None, process))
+            else:  # a constant of the statement (`status = 'sending'`, a literal)
+                value = compiled.binds[name].effective_value
+                positions.append((None, process(value) if process else value, None))
+        entry = (statement, compiled.string, tuple(positions))
+    _COMPILED[key] = entry
+    return None if entry is None else entry[1:]
+
+
+def _executemany(connection: Connection, statement: Any,
+                 rows: Sequence[Mapping[str, Any]]) -> Any:
+    """`connection.execute(statement, rows)` for the send path's hottest statements: on SQLite
+    the parameters go to the driver's `executemany` as tuples, converted by the same bind
+    processors, without SQLAlchemy's per-row parameter machinery (about a third of the write
+    cost); the rows must all have the first row's keys (as SQLAlchemy requires too). Other
+    databases, and statements that need more per row, take `connection.execute`."""
+    keys = tuple(rows[0]) if rows else ()
+    compiled = (_compiled_positions(connection, statement, keys)
+                if len(rows) > 1 and connection.dialect.name == "sqlite" else None)
+    if compiled is None or any(len(row) != len(keys) for row in rows):
+        return connection.execute(statement, list(rows))
+    sql, positions = compiled
+    parameters = [tuple((process(row[name]) if process else row[name]) if name is not None
+                        else constant for name, constant, process in positions)
+                  for row in rows]
+    return connection.exec_driver_sql(sql, parameters)
+
+
 @dataclass
 class _Planned:
     """One due enrollment while its batch is being decided."""
@@ -902,7 +965,9 @@ class _Planned:
     attempted_at: datetime | None = None
 
 
-def _plan_batch(run: _Run, batch: Sequence[tuple[int, int]]) -> tuple[list[_Attempt], list[str]]:
+def _plan_batch(run: _Run, batch: Sequence[tuple[int, int]],
+                finished: Sequence[tuple[_Attempt, DeliveryResult]] = ()
+                ) -> tuple[list[_Attempt], list[str], list[tuple[str, str, float, bool]]]:
     """Transaction 1 for a batch of due enrollments ((enrollment id, owner id), in order): take
     the write lock (SQLite) or lock the owners (PostgreSQL); re-read the enrollments, the
     campaign's pause switch and the owners; skip touches attempted before; pick the contacts;
@@ -919,6 +984,8 @@ def _plan_batch(run: _Run, batch: Sequence[tuple[int, int]]) -> tuple[list[_Atte
     with _write_transaction(run.engine) as session:
         connection = session.connection()
         lock_owners(session, [owner_id for _, owner_id in batch])
+        # Outcomes of earlier calls ride in this transaction (one commit for both).
+        recorded = _record_in(run, session, finished, optimistic=True) if finished else []
         ids = [enrollment_id for enrollment_id, _ in batch]
         rows = {row.enrollment_id: row for row in connection.execute(
             select(EnrollmentRow.enrollment_id, EnrollmentRow.owner_id, EnrollmentRow.parcel_id,
@@ -1063,7 +1130,7 @@ def _plan_batch(run: _Run, batch: Sequence[tuple[int, int]]) -> tuple[list[_Atte
         for values in decisions:
             values["compliance_decision_id"] = next(decision_ids)
         if decisions:
-            connection.execute(insert(ComplianceDecision), decisions)
+            _executemany(connection, _DECISION_INSERT, decisions)
         by_reference = {values["reference"]: values["compliance_decision_id"]
                         for values in decisions}
         for item, values in decided:
@@ -1073,16 +1140,16 @@ def _plan_batch(run: _Run, batch: Sequence[tuple[int, int]]) -> tuple[list[_Atte
         updates = [{"b_id": item.message_id, **values} for item, values in decided
                    if not item.is_new]
         if inserts:
-            connection.execute(_MESSAGE_INSERT, inserts)
+            _executemany(connection, _MESSAGE_INSERT, inserts)
         if updates:
-            connection.execute(_MESSAGE_UPDATE, updates)
+            _executemany(connection, _MESSAGE_UPDATE, updates)
         if events:
-            connection.execute(insert(MessageEvent), events)
+            _executemany(connection, _EVENT_INSERT, events)
         skips = [values for values in skips if values]
         if skips:
             connection.execute(update(EnrollmentRow).where(
                 EnrollmentRow.enrollment_id == bindparam("b_id")), skips)
-    return attempts, outcomes
+    return attempts, outcomes, recorded
 
 
 _GSM7_BASIC_ASCII = re.compile(r"[A-Za-z0-9 \n\r!\"#$%&'()*+,\-./:;<=>?@_]+")
@@ -1127,24 +1194,33 @@ def _skip_values(item: _Planned, campaign: Campaign, on: date,
     return _enrollment_values(item.enrollment_id, skipped, at) if skipped else {}
 
 
-def _plan(run: _Run, batch: Sequence[tuple[int, int]]) -> list[_Attempt]:
-    """`_plan_batch`, tallied; a batch that fails is planned again enrollment by enrollment,
-    so one bad enrollment (a template error) costs only its own touch."""
+def _plan(run: _Run, batch: Sequence[tuple[int, int]],
+          finished: Sequence[tuple[_Attempt, DeliveryResult]] = ()) -> tuple[list[_Attempt], int]:
+    """`_plan_batch`, tallied; returns the attempts and how many of the `finished` outcomes
+    (recorded in the same transaction) used a slot of the daily cap. If that transaction
+    fails, the outcomes are recorded on their own (`_record_outcomes`) and the batch planned
+    again; a batch that fails by itself is planned enrollment by enrollment, so one bad
+    enrollment (a template error) costs only its own touch."""
     try:
-        attempts, outcomes = _plan_batch(run, batch)
+        attempts, outcomes, recorded = _plan_batch(run, batch, finished)
     except Exception:
+        if finished:
+            used = _record_outcomes(run, finished)
+            return _plan(run, batch)[0], used
         if len(batch) > 1:
-            return [attempt for one in batch for attempt in _plan(run, [one])]
+            return [attempt for one in batch for attempt in _plan(run, [one])[0]], 0
         log.exception("planning the touch of enrollment %s failed", batch[0][0])
         run.tally.add("failed", "planning_error")
-        return []
+        return [], 0
+    for kind, reason, cost, _ in recorded:
+        run.tally.add(kind, reason, cost=cost)
     for outcome in outcomes:
         kind, _, reason = outcome.partition(":")
         if kind == _Step.SKIPPED:
             run.tally.add("skipped")
         elif kind != _Step.NOT_DUE:
             run.tally.add(kind, reason)
-    return attempts
+    return attempts, sum(1 for *_, used in recorded if used)
 
 
 def _throttle_for(run: _Run, channel: str) -> Throttle:
@@ -1211,23 +1287,30 @@ class _Changed(Exception):
 
 def _record_group_once(run: _Run, finished: Sequence[tuple[_Attempt, DeliveryResult]], *,
                        optimistic: bool) -> list[tuple[str, str, float, bool]]:
+    with _write_transaction(run.engine) as session:
+        return _record_in(run, session, finished, optimistic=optimistic)
+
+
+def _record_in(run: _Run, session: Session, finished: Sequence[tuple[_Attempt, DeliveryResult]],
+               *, optimistic: bool) -> list[tuple[str, str, float, bool]]:
+    """The outcome writes of a group, in the caller's write transaction (its own, or the next
+    batch's): accepted messages set-based (`optimistic`: conditional on the rows being as
+    decided, else `_Changed`), the others through `_record_outcome`."""
     tallies: list[tuple[str, str, float, bool]] = []
     accepted = [(a, r) for a, r in finished if r.outcome is Outcome.ACCEPTED]
     others = [(a, r) for a, r in finished if r.outcome is not Outcome.ACCEPTED]
-    with _write_transaction(run.engine) as session:
-        connection = session.connection()
-        if accepted and optimistic and connection.dialect.supports_sane_multi_rowcount:
-            tallies.extend(_record_accepted_as_decided(run, connection, accepted))
-        elif accepted:
-            tallies.extend(_record_accepted(run, connection, accepted))
-        for attempt, result in others:
-            message = session.get(Message, attempt.message_id)
-            assert message is not None
-            kind = _record_outcome(session, message, result, campaign=run.campaign,
-                                   pricing=run.pricing, at=run.now, day=run.today,
-                                   source="send")
-            tallies.append((kind, result.error_code or result.outcome.value,
-                            message.cost_usd or 0.0, message.status in SOLICITATION_STATUSES))
+    connection = session.connection()
+    if accepted and optimistic and connection.dialect.supports_sane_multi_rowcount:
+        tallies.extend(_record_accepted_as_decided(run, connection, accepted))
+    elif accepted:
+        tallies.extend(_record_accepted(run, connection, accepted))
+    for attempt, result in others:
+        message = session.get(Message, attempt.message_id)
+        assert message is not None
+        kind = _record_outcome(session, message, result, campaign=run.campaign,
+                               pricing=run.pricing, at=run.now, day=run.today, source="send")
+        tallies.append((kind, result.error_code or result.outcome.value,
+                        message.cost_usd or 0.0, message.status in SOLICITATION_STATUSES))
     return tallies
 
 
@@ -1289,15 +1372,15 @@ def _record_accepted_as_decided(run: _Run, connection: Connection,
         tallies.append(("outboxed" if status == "outboxed" else "sent",
                         result.error_code or result.outcome.value, cost,
                         status in SOLICITATION_STATUSES))
-    done = connection.execute(_MESSAGE_ACCEPTED, updates)
+    done = _executemany(connection, _MESSAGE_ACCEPTED, updates)
     if done.rowcount != len(updates):
         raise _Changed
-    moved = connection.execute(_ENROLLMENT_ADVANCE, advanced)
+    moved = _executemany(connection, _ENROLLMENT_ADVANCE, advanced)
     if moved.rowcount != len(advanced):
         raise _Changed
-    connection.execute(insert(MessageEvent), events)
+    _executemany(connection, _EVENT_INSERT, events)
     if statuses:
-        connection.execute(_LEAD_CONTACTED, statuses)
+        _executemany(connection, _LEAD_CONTACTED, statuses)
     return tallies
 
 
@@ -1419,7 +1502,7 @@ def _run_in_cap_order(run: _Run, due: Sequence[tuple[int, int]], remaining: int,
                 for _ in due[position:]:
                     run.tally.add("deferred", "daily_volume_cap")
                 return
-            for attempt in _plan(run, [item]):
+            for attempt in _plan(run, [item])[0]:
                 remaining -= _record_outcomes(run, [_deliver(run, attempt)])
         return
     url = run.engine.url
@@ -1460,37 +1543,51 @@ def _pipeline(run: _Run, due: Sequence[tuple[int, int]], remaining: int, pool_si
               receive: Callable[[int, int], list[tuple[_Attempt, DeliveryResult]]]) -> None:
     """Decide batches and record outcomes, handing the attempts to `submit` and taking the
     calls' results from `receive(at_least, at_most)`. The next batch is decided when at most
-    half a batch of attempts is still waiting, so the calls never wait for the ledger."""
+    half a batch of attempts is still waiting, so the calls never wait for the ledger; the
+    results that came back meanwhile are recorded in that batch's transaction (on their own
+    when no batch is due: at the end, at the daily cap, or after a whole batch of them)."""
     low_water = max(pool_size, run.batch_size // 2)
-    in_flight = 0  # attempts written and not yet recorded: each holds a slot for now
+    in_flight = 0  # attempts handed to `submit` whose result has not come back
+    received: list[tuple[_Attempt, DeliveryResult]] = []  # back, not yet recorded
     position = 0
 
-    def settle(at_least: int) -> None:
-        nonlocal in_flight, remaining
+    def take(at_least: int) -> None:
+        nonlocal in_flight
         group = receive(at_least, in_flight)
-        if group:
-            remaining -= _record_outcomes(run, group)
-            in_flight -= len(group)
+        in_flight -= len(group)
+        received.extend(group)
+
+    def record() -> None:
+        nonlocal remaining
+        remaining -= _record_outcomes(run, received)
+        received.clear()
 
     while True:
-        settle(0)
-        free = remaining - in_flight
+        take(0)
+        # Attempts in flight or not yet recorded hold their slots of the daily cap.
+        free = remaining - in_flight - len(received)
         if position < len(due) and free > 0 and in_flight <= low_water:
             batch = due[position:position + min(run.batch_size, free)]
             position += len(batch)
-            attempts = _plan(run, batch)
+            attempts, used = _plan(run, batch, received)  # records `received` too
+            remaining -= used
+            received.clear()
             if attempts:
                 in_flight += len(attempts)
                 submit(attempts)
+            continue
+        if received and (free <= 0 or position >= len(due) or in_flight == 0
+                         or len(received) >= run.batch_size):
+            record()
             continue
         if in_flight == 0:
             for _ in due[position:]:
                 run.tally.add("deferred", "daily_volume_cap")
             return
         if position < len(due) and free > 0:
-            settle(in_flight - low_water)  # until the next batch may be decided
+            take(in_flight - low_water)  # until the next batch may be decided
         else:
-            settle(1)
+            take(1)
 
 
 @dataclass(frozen=True)
@@ -1596,10 +1693,10 @@ def _planner_entry(descriptor: int) -> None:
 def _run_with_planner_process(run: _Run, due: Sequence[tuple[int, int]], remaining: int,
                               pool_size: int) -> None:
     """The sending side of a run whose batches a planner process decides (`_planner_main`):
-    this process only makes the provider calls, `pool_size` at a time, and reports each
-    result back. The planner is a fresh interpreter (`sys.executable -c`, our `sys.path`)
-    talking over a socket pair: no fork of a threaded process, and no re-import of the
-    caller's main module. A planner that cannot start (it sent nothing) leaves the run to
+    this process only makes the provider calls, `pool_size` at a time, and reports the
+    results back in groups. The planner is a fresh interpreter (`sys.executable -c`, our
+    `sys.path`) talking over a socket pair: no fork of a threaded process, and no re-import
+    of the caller's main module. A planner that cannot start (it sent nothing) leaves the run to
     this process."""
     spec = _PlannerSpec(
         ledger_url=run.engine.url.render_as_string(hide_password=False),

@@ -98,6 +98,11 @@ def test_leads_with_data_filters_and_shows_a_lead(published):
     app.slider[0].set_value(50).run()
     assert list(app.dataframe[0].value["parcel_id"]) == ["1"]
     assert any("$300,000" in m.value for m in app.metric)
+    # A lead without a valuation says so (its ARV and offer are NULL in the snapshot).
+    app.slider[0].set_value(0).run()
+    app.selectbox[0].set_value("lake_fl 9").run()
+    assert not app.exception, app.exception
+    assert not app.metric and any("No valuation" in c.value for c in app.caption)
 
 
 @pytest.mark.parametrize("page", ["overview", "campaigns", "conversations", "roi", "leads",

@@ -151,7 +151,8 @@ def test_bad_roll_rows_are_reported_and_good_rows_still_score(demo_run, monkeypa
         assert result.success
         with duckdb.connect(str(root / "data" / "warehouse.duckdb"), read_only=True) as conn:
             assert conn.execute("SELECT line, error_type FROM raw.ingest_rejects "
-                                "WHERE market_code = 'orange_fl'").fetchall() == [
+                                "WHERE market_code = 'orange_fl' "
+                                "AND table_name = 'nal_parcels'").fetchall() == [
                 (11, "MISSING COLUMNS")]
             assert conn.execute("SELECT count(*) FROM marts.properties "
                                 "WHERE market_code = 'orange_fl'").fetchone()[0] == PARCELS

@@ -1,5 +1,5 @@
 """Reply intent (outreach/replies/intent.py): the deterministic rules against the labelled
-eval set tests/evals/intent.yaml, and the Ollama and OpenAI-compatible adapters against a
+eval set tests/eval/intent.yaml, and the Ollama and OpenAI-compatible adapters against a
 local server that speaks both APIs (tests/llm_server.py): good JSON, invalid JSON, JSON
 outside the schema, an HTTP error, an answer slower than the timeout, connection refused.
 Also `wholesaler replies classify`."""
@@ -32,7 +32,7 @@ from outreach.replies.settings import ReplySettingsError, reply_settings
 sys.path.insert(0, str(Path(__file__).parent))
 from llm_server import LLMServer
 
-EVAL_FILE = Path(__file__).parent / "evals" / "intent.yaml"
+EVAL_FILE = Path(__file__).parent / "eval" / "intent.yaml"
 CASES = yaml.safe_load(EVAL_FILE.read_text(encoding="utf-8"))["cases"]
 # The issue's target for the fallback (rules) path over the whole set, and regression floors
 # per split (docs/replies.md: dev and holdout 100 % after the rules were written with them;

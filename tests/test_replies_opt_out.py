@@ -1,5 +1,5 @@
 """The opt-out path (outreach/replies/opt_out.py) against the labelled eval set
-tests/evals/opt_out.yaml: every opt-out found, no false opt-out on the negatives, opt-in and
+tests/eval/opt_out.yaml: every opt-out found, no false opt-out on the negatives, opt-in and
 HELP exact; plus Twilio's OptOutType, the rules file's validation and its examples."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from outreach.replies.opt_out import (
     normalise,
 )
 
-EVAL_FILE = Path(__file__).parent / "evals" / "opt_out.yaml"
+EVAL_FILE = Path(__file__).parent / "eval" / "opt_out.yaml"
 CASES = yaml.safe_load(EVAL_FILE.read_text(encoding="utf-8"))["cases"]
 
 

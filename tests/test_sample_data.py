@@ -367,3 +367,19 @@ def test_distress_concentrates_on_a_few_parcels(db: duckdb.DuckDBPyConnection) -
     assert listed[1] > unlisted[1] + 0.2
     assert listed[2] > unlisted[2] + 0.2
     assert listed[3] < unlisted[3]
+
+
+def test_pool_workers_do_not_run_a_foreign_main_module(tmp_path, monkeypatch):
+    """A caller whose `__main__` is not a guarded script (here: a file that fails when run,
+    as a Streamlit page left behind by AppTest would) still gets its files."""
+    import sys
+    import types
+
+    foreign = tmp_path / "page.py"
+    foreign.write_text("raise RuntimeError('a worker ran the caller main file')\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(foreign)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    files = generate(tmp_path / "out", [SEMINOLE, ORANGE], 2_000, SEED, workers=2)
+    assert [f.parcels for f in files] == [2_000, 2_000]
+    assert sys.modules["__main__"] is main

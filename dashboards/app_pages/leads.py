@@ -1,17 +1,18 @@
 """Leads: a filterable table of scored leads, a map of them when the published leads carry
 coordinates, and one lead's score breakdown, ARV, offer and comps.
 
-The map: the FDOR roll and today's marts hold no parcel coordinates (the county GIS layers
-have geometry, but it is not ingested), so the published `leads` table has none and the page
-says so instead of drawing one. Placing leads by ZIP centroid would need a reference table we
-do not ship offline. Once `leads` carries `latitude` and `longitude` columns (WGS 84), the
-page draws the shown leads with Altair's map projection, coloured by tier (no base-map
-tiles: pydeck's map in Streamlit would fetch Carto tiles at run time).
+The map: the FDOR roll has no coordinates; each market's `parcel_locations` source (county
+GIS parcel geometry, docs/scrapers.md "Parcel locations") gives `marts.properties` a centroid
+per parcel, and the published `leads` carry `latitude` and `longitude` (WGS 84). The page
+draws the shown leads with Altair's map projection, coloured by tier (no base-map tiles:
+pydeck's map in Streamlit would fetch Carto tiles at run time). A snapshot without
+coordinates says so instead of drawing a map.
 """
 
 from __future__ import annotations
 
 import altair as alt
+import pandas as pd
 import streamlit as st
 
 from dashboards import data
@@ -53,8 +54,9 @@ if {"latitude", "longitude"} <= set(data.table_columns(current, "leads")):
     ).project("mercator"), width="stretch")
     st.caption(f"Map: {len(points):,} leads with coordinates.")
 else:
-    st.caption("No map: the published leads carry no coordinates (the FDOR roll has none and "
-               "the county GIS geometry is not ingested yet).")
+    st.caption("No map: the published leads carry no coordinates. Configure the market's "
+               "`parcel_locations` source (docs/scrapers.md, \"Parcel locations\"), then "
+               "materialize the market and publish again.")
 
 if not table.empty:
     options = [f"{row.market_code} {row.parcel_id}" for row in table.head(500).itertuples()]
@@ -68,7 +70,7 @@ if not table.empty:
               if name.endswith("_points")}
     if points:
         st.bar_chart(points)
-    if detail.get("arv") is not None and detail["arv"] == detail["arv"]:
+    if pd.notna(detail.get("arv")):
         a, b, c = st.columns(3)
         a.metric("ARV", f"${detail['arv']:,.0f}")
         b.metric("Offer range", f"${detail['offer_min']:,.0f} – ${detail['offer_max']:,.0f}")

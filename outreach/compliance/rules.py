@@ -21,9 +21,9 @@ import contextlib
 import hashlib
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import time
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -193,11 +193,15 @@ class RuleSet:
     jurisdictions: tuple[Jurisdiction, ...]
     version: str
     directory: Path | None = None
+    # `strictest` answers by (channel, upper-cased states): the rules never change after
+    # loading and `StrictestRules` is frozen, so one answer is shared by every caller.
+    _strictest: dict[tuple[str, frozenset[str]], StrictestRules] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False)
 
     def by_code(self, code: str) -> Jurisdiction | None:
         return next((j for j in self.jurisdictions if j.code == code), None)
 
-    @property
+    @cached_property
     def state_codes(self) -> frozenset[str]:
         return frozenset(j.code for j in self.jurisdictions if j.kind == "state")
 
@@ -209,6 +213,15 @@ class RuleSet:
                      if j.always_applies or (j.kind == "state" and j.code in wanted))
 
     def strictest(self, channel: Channel, states: Iterable[str]) -> StrictestRules:
+        """What the rules applicable to `states` demand on `channel` (memoised per
+        (channel, states); see `_strictest_of`)."""
+        key = (channel, frozenset(state.upper() for state in states))
+        found = self._strictest.get(key)
+        if found is None:
+            found = self._strictest[key] = self._strictest_of(channel, key[1])
+        return found
+
+    def _strictest_of(self, channel: Channel, states: Iterable[str]) -> StrictestRules:
         rules = self.applicable(states)
         hours = [j for j in rules if j.hours and channel in j.hours.channels]
         window = None

@@ -98,14 +98,44 @@ def normalise_phone(phone: str) -> tuple[str, str]:
     return check.e164, area_code
 
 
+_Judged = tuple[RuleSet, WindowDecision]
+_JUDGED: dict[tuple[int, datetime, tuple[str, ...], tuple[str, ...], str], _Judged] = {}
+_JUDGED_MAX = 4096
+
+
 def evaluate_window(at: datetime, states: Iterable[str], zones: Iterable[str],
                     rules: RuleSet, channel: Channel = "sms", phone: str | None = None,
                     area_code: str | None = None) -> WindowDecision:
-    """The time rule for a recipient who may be in any of `states` and `zones`."""
+    """The time rule for a recipient who may be in any of `states` and `zones`.
+
+    The answer depends only on the instant, the places, the rules and the channel (a send run
+    asks about one instant for thousands of numbers in a few places), so it is kept per
+    (rules, instant, states, zones, channel) and only the phone fields are filled in per call.
+    """
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError("the instant must carry a UTC offset (an aware datetime)")
     state_set = tuple(sorted({s.upper() for s in states if s}))
     zone_names = tuple(sorted({z for z in zones if z}))
+    # Keyed by the instant in UTC (aware datetimes in one zone compare by wall time, fold
+    # ignored); the local times depend on the instant only, and `at` is returned as given.
+    key = (id(rules), at.astimezone(UTC), state_set, zone_names, channel)
+    found = _JUDGED.get(key)
+    if found is None or found[0] is not rules:
+        if len(_JUDGED) >= _JUDGED_MAX:
+            _JUDGED.clear()
+        found = _JUDGED[key] = (rules, _evaluate_window(at, state_set, zone_names, rules,
+                                                        channel))
+    d = found[1]
+    if d.at is at and phone is None and area_code is None:
+        return d
+    return WindowDecision(d.allowed, at, phone, area_code, d.states, d.zones, d.local_times,
+                          d.window, d.jurisdictions, d.reasons, d.rule_set_version,
+                          d.unknown_zones)
+
+
+def _evaluate_window(at: datetime, state_set: tuple[str, ...], zone_names: tuple[str, ...],
+                     rules: RuleSet, channel: Channel, phone: str | None = None,
+                     area_code: str | None = None) -> WindowDecision:
     strictest = rules.strictest(channel, state_set)
     window = strictest.window
     reasons: list[str] = []
@@ -149,10 +179,25 @@ def evaluate_window(at: datetime, states: Iterable[str], zones: Iterable[str],
 def candidate_places(phone_e164: str | None, extra_states: Iterable[str] = (),
                      extra_zones: Iterable[str] = ()) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(states, zones) the recipient may be in: the area code's, plus the extra ones."""
+    extra = (tuple(extra_states), tuple(extra_zones))
+    area_code = area_code_of(phone_e164) if phone_e164 else None
+    if area_code is not None:  # the area code decides the phone's part (`area_code_info`)
+        return _candidate_places(area_code, *extra)
+    return _places(phone_e164, *extra)
+
+
+@lru_cache(maxsize=4096)
+def _candidate_places(area_code: str, extra_states: tuple[str, ...],
+                      extra_zones: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return _places(area_code, extra_states, extra_zones)
+
+
+def _places(area_code_or_e164: str | None, extra_states: tuple[str, ...],
+            extra_zones: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     states = {s.upper() for s in extra_states if s}
     zones = {z for z in extra_zones if z}
-    if phone_e164:
-        info = area_code_info(phone_e164)
+    if area_code_or_e164:
+        info = area_code_info(area_code_or_e164)
         states.update(info.states)
         zones.update(info.time_zones)
     return tuple(sorted(states)), tuple(sorted(zones))

@@ -48,17 +48,17 @@ def eval_command(
         "--method", help="rules, llm or all (llm: the configured model, env as for "
                          "classify; 'not measured' when none is reachable).")] = "all",
     split: Annotated[list[str] | None, typer.Option(
-        "--split", help="Only these splits of tests/evals/intent.yaml (dev, holdout, "
+        "--split", help="Only these splits of tests/eval/intent.yaml (dev, holdout, "
                         "holdout2, holdout3; repeatable; default all).")] = None,
     check: Annotated[bool, typer.Option(
         "--check", help="Exit 1 when a target is missed (opt-out recall 100 %, no false "
                         "opt-out, rules accuracy >= 90 %).")] = False,
     intent_file: Annotated[Path | None, typer.Option(
-        "--intent-file", help="Another labelled intent set (default tests/evals/intent.yaml)."
+        "--intent-file", help="Another labelled intent set (default tests/eval/intent.yaml)."
     )] = None,
     opt_out_file: Annotated[Path | None, typer.Option(
         "--opt-out-file", help="Another labelled opt-out set (default "
-                               "tests/evals/opt_out.yaml).")] = None,
+                               "tests/eval/opt_out.yaml).")] = None,
 ) -> None:
     """Print per-intent precision, recall and support, accuracy and the misses for each
     method on the eval sets (outreach/replies/evaluation.py, docs/replies.md)."""

@@ -1,6 +1,6 @@
 """The eval report of reply classification (issue 6): per-intent precision, recall and
 support, overall accuracy and the list of misses, for each method, on the hand-labelled sets
-tests/evals/intent.yaml and tests/evals/opt_out.yaml.
+tests/eval/intent.yaml and tests/eval/opt_out.yaml.
 
 Methods:
 
@@ -13,7 +13,7 @@ Methods:
   says how many texts each path decided and the model's accuracy on the texts it decided.
 
 The opt-out path alone is always measured: recall on the opt-outs of both sets, false
-opt-outs, and opt-in / HELP exactness on tests/evals/opt_out.yaml.
+opt-outs, and opt-in / HELP exactness on tests/eval/opt_out.yaml.
 
 `wholesaler replies eval [--method rules|llm|all] [--split dev|holdout|holdout2|holdout3]
 [--check]` prints `render_report(...)`; `--check` exits 1 when a target is missed (opt-out
@@ -45,8 +45,8 @@ from outreach.replies.opt_out import OptOutKind, detect_opt_out
 from outreach.replies.settings import ReplySettings
 from pipelines.settings import PROJECT_ROOT
 
-INTENT_EVAL = PROJECT_ROOT / "tests" / "evals" / "intent.yaml"
-OPT_OUT_EVAL = PROJECT_ROOT / "tests" / "evals" / "opt_out.yaml"
+INTENT_EVAL = PROJECT_ROOT / "tests" / "eval" / "intent.yaml"
+OPT_OUT_EVAL = PROJECT_ROOT / "tests" / "eval" / "opt_out.yaml"
 
 # The issue's targets: every opt-out found by the deterministic path, none invented, and
 # overall intent accuracy of the fallback (rules) path at least 90 %.
@@ -62,7 +62,7 @@ class EvalSetError(ValueError):
 
 
 class IntentCase(BaseModel):
-    """One labelled reply of tests/evals/intent.yaml."""
+    """One labelled reply of tests/eval/intent.yaml."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     text: str = Field(min_length=1)
@@ -71,7 +71,7 @@ class IntentCase(BaseModel):
 
 
 class OptOutCase(BaseModel):
-    """One labelled message of tests/evals/opt_out.yaml (`twilio`: Twilio's OptOutType)."""
+    """One labelled message of tests/eval/opt_out.yaml (`twilio`: Twilio's OptOutType)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     text: str = Field(min_length=1)

@@ -13,7 +13,7 @@ Order of decision (`IntentClassifier.classify`):
    `RulesIntentClassifier` decides (method ``rules``) and `fallback_reason` says why.
 
 The rules (intent_rules.yaml beside this module) are documented in that file and in
-docs/replies.md; tests/evals/intent.yaml measures them.
+docs/replies.md; tests/eval/intent.yaml measures them.
 """
 
 from __future__ import annotations

@@ -28,7 +28,10 @@ import dataclasses
 import io
 import multiprocessing
 import os
-from collections.abc import Sequence
+import sys
+import types
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -99,15 +102,29 @@ def generate_market(out_dir: Path, market: SampleMarket, parcels: int, seed: int
     return generate(out_dir, [market], parcels, seed, workers=1)[0]
 
 
+@contextmanager
+def _workers_skip_main() -> Iterator[None]:
+    """While the pool starts its workers, hide the caller's ``__main__`` module: a spawned
+    worker otherwise re-runs the caller's main file first, which is wrong for callers that are
+    not plain scripts (a notebook, a test runner after Streamlit's AppTest executed a page as
+    ``__main__``, an embedding service). The chunk functions live in this module."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
 def generate(out_dir: Path, markets: Sequence[SampleMarket], parcels: int, seed: int,
              workers: int | None = None) -> list[SampleFiles]:
     """Generate the files of every market; returns them in the order of ``markets``.
 
     Work is split into (market, chunk) tasks. With ``workers`` above 1 (default: min(2, CPUs,
     markets)) they run in a spawned process pool and this process appends each market's chunks
-    in order, so the bytes do not depend on ``workers``. A script that calls this with more
-    than one worker must guard its entry point with ``if __name__ == "__main__":``, as for any
-    spawned pool.
+    in order, so the bytes do not depend on ``workers``. The workers need nothing from the
+    caller's ``__main__`` and do not import it (see `_workers_skip_main`).
     """
     if parcels < 1:
         raise ValueError(f"parcels must be at least 1, got {parcels}")
@@ -135,7 +152,8 @@ def generate(out_dir: Path, markets: Sequence[SampleMarket], parcels: int, seed:
                 _store(writers[i], k, n_chunks, _render_chunk(markets[i], parcels, seed, k))
         else:
             context = multiprocessing.get_context("spawn")
-            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            with _workers_skip_main(), concurrent.futures.ProcessPoolExecutor(
+                    workers, mp_context=context) as pool:
                 window = 2 * workers
                 pending: list[tuple[int, int, concurrent.futures.Future[tuple[bytes, ...]]]] = []
                 queue = iter(tasks)

@@ -168,8 +168,8 @@ def _located_figures(warehouse: DuckDBResource, market: Market) -> dict:
                 f"AND longitude BETWEEN ? AND ?)", [b.south, b.north, b.west, b.east]
             ).fetchone()[0]
         outside_rejected = conn.execute(
-            f"SELECT count(*) FROM {RAW_SCHEMA}.ingest_rejects WHERE market_code = ? "  # nosec B608  # our identifiers
-            f"AND table_name = ? AND reason LIKE ?",
+            "SELECT count(*) FROM raw.ingest_rejects WHERE market_code = ? "
+            "AND table_name = ? AND reason LIKE ?",
             [market.code, TABLE, f"%{OUTSIDE_REASON}%"]).fetchone()[0]
     return {"parcels": parcels, "located": located, "roll_checked": bool(roll_exists),
             "outside_loaded": outside_loaded,
