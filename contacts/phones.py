@@ -27,12 +27,19 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
+from phonenumbers import (
+    COUNTRY_CODE_TO_REGION_CODE,
+    NumberParseException,
+    PhoneNumberFormat,
+    PhoneNumberType,
+    country_code_for_valid_region,
+)
 from phonenumbers import ValidationResult as _Possible
 from phonenumbers import geocoder as _geocoder
 from phonenumbers import timezone as _timezone
-from phonenumbers.phonemetadata import PhoneMetadata
+from phonenumbers.phonemetadata import REGION_CODE_FOR_NON_GEO_ENTITY, PhoneMetadata
 from phonenumbers.phonenumberutil import _number_type_helper
+from phonenumbers.re_util import re_compile
 
 REASONS: dict[str, str] = {
     "empty": "No phone number was given.",
@@ -151,12 +158,57 @@ def _parse(text: str, default_region: str) -> phonenumbers.PhoneNumber:
     return phonenumbers.parse(text, default_region)
 
 
-def _number_type(number: phonenumbers.PhoneNumber, region: str | None) -> int:
-    """`phonenumbers.number_type` with the region already looked up (the same steps)."""
-    metadata = PhoneMetadata.metadata_for_region_or_calling_code(number.country_code, region)
-    if metadata is None:
-        return PhoneNumberType.UNKNOWN
-    return _number_type_helper(phonenumbers.national_significant_number(number), metadata)
+class _Numbering:
+    """`region_code_for_number`, `is_valid_number_for_region` and `number_type` of one number,
+    step for step as ``phonenumbers`` takes them, except that the number's type under one
+    region's metadata (`_number_type_helper`, a dozen pattern matches, which each of the three
+    works out again) is worked out once per metadata object and reused."""
+
+    def __init__(self, number: phonenumbers.PhoneNumber) -> None:
+        self.number = number
+        self.nsn = phonenumbers.national_significant_number(number)
+        self._types: dict[int, int] = {}
+
+    def type_under(self, metadata: PhoneMetadata) -> int:
+        found = self._types.get(id(metadata))  # the metadata objects live for the process
+        if found is None:
+            found = self._types[id(metadata)] = _number_type_helper(self.nsn, metadata)
+        return found
+
+    def region(self) -> str | None:
+        regions = COUNTRY_CODE_TO_REGION_CODE.get(self.number.country_code, None)
+        if regions is None:
+            return None
+        if len(regions) == 1:
+            return regions[0]
+        for region_code in regions:  # `_region_code_for_number_from_list`
+            metadata = PhoneMetadata.metadata_for_region(region_code.upper(), None)
+            if metadata is None:
+                continue
+            if metadata.leading_digits is not None:
+                if re_compile(metadata.leading_digits).match(self.nsn):
+                    return region_code
+            elif self.type_under(metadata) != PhoneNumberType.UNKNOWN:
+                return region_code
+        return None
+
+    def is_valid_for(self, region_code: str | None) -> bool:
+        country_code = self.number.country_code
+        if region_code is None:
+            return False
+        metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code,
+                                                                     region_code.upper())
+        if (metadata is None or (region_code != REGION_CODE_FOR_NON_GEO_ENTITY
+                                 and country_code != country_code_for_valid_region(region_code))):
+            return False
+        return self.type_under(metadata) != PhoneNumberType.UNKNOWN
+
+    def number_type(self, region_code: str | None) -> int:
+        metadata = PhoneMetadata.metadata_for_region_or_calling_code(self.number.country_code,
+                                                                     region_code)
+        if metadata is None:
+            return PhoneNumberType.UNKNOWN
+        return self.type_under(metadata)
 
 
 def check_phone(raw: str | None, rules: PhoneRules = STRICT) -> PhoneCheck:
@@ -181,11 +233,12 @@ def check_phone(raw: str | None, rules: PhoneRules = STRICT) -> PhoneCheck:
     if possible != _Possible.IS_POSSIBLE:
         return _reject(text, _POSSIBLE_REASONS.get(possible, "invalid_length"), extension)
     e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
-    # `is_valid_number`, `region_code_for_number` and `number_type` each look the region up
-    # again (for +1, by trying every NANP region's patterns); it is looked up once here and
-    # the rest done as those functions do it, so the answers are theirs.
-    region = phonenumbers.region_code_for_number(number)
-    if not phonenumbers.is_valid_number_for_region(number, region):
+    # `is_valid_number` (= `is_valid_number_for_region` of `region_code_for_number`), the
+    # region and `number_type`, done as ``phonenumbers`` does them (`_Numbering`), with the
+    # region looked up once and the number's type under each region's metadata found once.
+    numbering = _Numbering(number)
+    region = numbering.region()
+    if not numbering.is_valid_for(region):
         return _reject(text, "invalid_number", extension, e164)
     if rules.allowed_regions and region not in rules.allowed_regions:
         return _reject(text, "region_not_allowed", extension, e164,
@@ -193,7 +246,7 @@ def check_phone(raw: str | None, rules: PhoneRules = STRICT) -> PhoneCheck:
     fictional = is_fictional_555(e164)
     if fictional and not rules.allow_fictional_555:
         return _reject(text, "fictional_555", extension, e164)
-    type_name = _TYPE_NAMES.get(_number_type(number, region), "unknown")
+    type_name = _TYPE_NAMES.get(numbering.number_type(region), "unknown")
     if type_name in _NOT_PERSONAL:
         return _reject(text, "not_a_personal_line", extension, e164, f"Type: {type_name}.")
     return PhoneCheck(raw=text, ok=True, e164=e164, extension=extension, number_type=type_name,

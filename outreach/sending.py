@@ -67,6 +67,7 @@ from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import smsutil
@@ -74,11 +75,14 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from sqlalchemy import (
     Boolean,
     Connection,
+    Date,
+    DateTime,
     Engine,
     Integer,
     Select,
     String,
     Text,
+    TypeDecorator,
     bindparam,
     case,
     event,
@@ -109,7 +113,7 @@ from outreach.channels.base import (
     Throttle,
 )
 from outreach.channels.outbox import OutboxChannel
-from outreach.channels.sms import DELIVERY_ERROR_CODES, TWILIO_STATUS_TO_LEDGER, callback_url_for
+from outreach.channels.sms import DELIVERY_ERROR_CODES, TWILIO_STATUS_TO_LEDGER
 from outreach.compliance.gate import (
     MarketPolicy,
     OutgoingMessage,
@@ -414,6 +418,18 @@ class _Tally:
 # Send history over the messages table (the gate's SendHistory)
 
 
+_SOLICITED_AT = func.coalesce(Message.attempted_at, Message.planned_at)
+_SOLICITATIONS_OF_OWNERS = (
+    select(Message.owner_id, _SOLICITED_AT, Message.contact_id, Message.channel,
+           Message.idempotency_key)
+    .where(Message.owner_id.in_(bindparam("owner_ids", expanding=True)),
+           Message.direction == "outbound", Message.channel.in_(("sms", "email")),
+           Message.status.in_(SOLICITATION_STATUSES), Message.contact_id.is_not(None),
+           _SOLICITED_AT > bindparam("since"),  # noqa: SIM300 (an expression, not a constant)
+           _SOLICITED_AT <= bindparam("until")))  # noqa: SIM300
+"""`MessageHistory.solicitations_for_owners`' query, built once."""
+
+
 class MessageHistory:
     """`SendHistory` over `messages`: outbound SMS and email that went or may have gone out
     (statuses in `SOLICITATION_STATUSES`), at their attempt time (planned time if none)."""
@@ -438,7 +454,6 @@ class MessageHistory:
                                  since: datetime, until: datetime
                                  ) -> dict[int, list[Solicitation]]:
         """`solicitations` of many people in one query per 500 (the send path's batches)."""
-        at = func.coalesce(Message.attempted_at, Message.planned_at)
         ids = sorted(set(owner_ids))
         found: dict[int, list[Solicitation]] = {}
         if session.autoflush:  # as `session.execute` would; the query runs on the connection
@@ -446,13 +461,8 @@ class MessageHistory:
         connection = session.connection()
         for start in range(0, len(ids), 500):
             for owner_id, moment, contact_id, channel, key in connection.execute(
-                    select(Message.owner_id, at, Message.contact_id, Message.channel,
-                           Message.idempotency_key)
-                    .where(Message.owner_id.in_(ids[start:start + 500]),
-                           Message.direction == "outbound",
-                           Message.channel.in_(("sms", "email")),
-                           Message.status.in_(SOLICITATION_STATUSES),
-                           Message.contact_id.is_not(None), at > since, at <= until)):
+                    _SOLICITATIONS_OF_OWNERS, {"owner_ids": ids[start:start + 500],
+                                               "since": since, "until": until}):
                 if moment.tzinfo is None:
                     moment = moment.replace(tzinfo=UTC)
                 found.setdefault(owner_id, []).append(
@@ -767,6 +777,15 @@ class _PickedContact:
     token: str  # the contact's stored ciphertext: the message row's counterpart as is
 
 
+@cache
+def _sendable_contacts_of_owners(channel: str) -> Select[Any]:
+    """`_sendable_contacts` of the owners in the expanding parameter ``owner_ids``: contact
+    id, owner id, the stored ciphertext and the lookup hash (built once per channel)."""
+    return _sendable_contacts(channel).with_only_columns(
+        Contact.contact_id, Contact.owner_id, type_coerce(Contact.value, Text),
+        Contact.value_hash).where(Contact.owner_id.in_(bindparam("owner_ids", expanding=True)))
+
+
 def _pick_contacts(connection: Connection,
                    wanted: Iterable[tuple[int, str]]) -> dict[tuple[int, str], _PickedContact]:
     """`pick_contact` for many (owner id, channel) pairs: one query per channel. Only the
@@ -777,10 +796,9 @@ def _pick_contacts(connection: Connection,
     keyring = current_keyring()
     picked: dict[tuple[int, str], _PickedContact] = {}
     for channel, owners in owners_by_channel.items():
-        query = _sendable_contacts(channel).with_only_columns(
-            Contact.contact_id, Contact.owner_id, type_coerce(Contact.value, Text),
-            Contact.value_hash).where(Contact.owner_id.in_(sorted(owners)))
-        for contact_id, owner_id, token, value_hash in connection.execute(query):
+        query = _sendable_contacts_of_owners(channel)
+        for contact_id, owner_id, token, value_hash in connection.execute(
+                query, {"owner_ids": sorted(owners)}):
             if (owner_id, channel) not in picked:  # rows come best first
                 picked[(owner_id, channel)] = _PickedContact(
                     contact_id, owner_id, keyring.decrypt(token), value_hash, token)
@@ -891,7 +909,7 @@ _EVENT_INSERT = insert(MessageEvent)
 _DECISION_INSERT = insert(ComplianceDecision)
 
 # (id of the statement, its parameter names) -> (the statement, SQL, what each position takes)
-_Position = tuple[str | None, Any, Callable[[Any], Any] | None]
+_Position = tuple[str | None, Any, Callable[[Any], Any] | None, bool]
 _COMPILED: dict[tuple[int, tuple[str, ...]], tuple[Any, str, tuple[_Position, ...]] | None] = {}
 
 
@@ -918,11 +936,17 @@ def _compiled_positions(connection: Connection, statement: Any, keys: tuple[str,
         positions = []
         for name in compiled.positiontup:
             process = processors.get(name)
+            bind = compiled.binds[name]
             if name in names:
-                positions.append((name, None, process))
+                # Timestamps and dates convert the same object the same way: a group's rows
+                # share a few (the run's instant, the wall clock), converted once each.
+                same = isinstance(bind.type, (DateTime, Date)) or (
+                    isinstance(bind.type, TypeDecorator)
+                    and isinstance(bind.type.impl_instance, (DateTime, Date)))
+                positions.append((name, None, process, same))
             else:  # a constant of the statement (`status = 'sending'`, a literal)
-                value = compiled.binds[name].effective_value
-                positions.append((None, process(value) if process else value, None))
+                value = bind.effective_value
+                positions.append((None, process(value) if process else value, None, False))
         entry = (statement, compiled.string, tuple(positions))
     _COMPILED[key] = entry
     return None if entry is None else entry[1:]
@@ -941,10 +965,38 @@ def _executemany(connection: Connection, statement: Any,
     if compiled is None or any(len(row) != len(keys) for row in rows):
         return connection.execute(statement, list(rows))
     sql, positions = compiled
-    parameters = [tuple((process(row[name]) if process else row[name]) if name is not None
-                        else constant for name, constant, process in positions)
-                  for row in rows]
-    return connection.exec_driver_sql(sql, parameters)
+    columns: list[list[Any]] = []
+    for name, constant, process, same in positions:
+        if name is None:
+            columns.append([constant] * len(rows))
+            continue
+        values = [row[name] for row in rows]
+        if process is not None and same:  # by identity: the rows keep every value alive
+            converted: dict[int, Any] = {}
+            values = [converted[id(value)] if id(value) in converted
+                      else converted.setdefault(id(value), process(value)) for value in values]
+        elif process is not None:
+            values = [process(value) for value in values]
+        columns.append(values)
+    return connection.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+
+
+@cache
+def _callback_url_parts(base_url: str) -> tuple[str, str]:
+    """What `callback_url_for` puts before and after ``mid=<id>`` for this base URL (the query
+    and fragment are appended last by `urlunsplit`, so the rest is the same for every id)."""
+    parts = urlsplit(base_url)
+    head = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    return (f"{head}?{parts.query}&" if parts.query else f"{head}?",
+            f"#{parts.fragment}" if parts.fragment else "")
+
+
+def _callback_url(base_url: str | None, message_id: int) -> str | None:
+    """`callback_url_for(base_url, message_id)`, the base URL split once per run."""
+    if not base_url:
+        return None
+    before, after = _callback_url_parts(base_url)
+    return f"{before}mid={int(message_id)}{after}"
 
 
 @dataclass
@@ -963,6 +1015,21 @@ class _Planned:
     message_id: int = 0
     is_new: bool = True
     attempted_at: datetime | None = None
+
+
+# The batch's reads, built once (the lists go in as expanding parameters).
+_BATCH_ENROLLMENTS = (
+    select(EnrollmentRow.enrollment_id, EnrollmentRow.owner_id, EnrollmentRow.parcel_id,
+           EnrollmentRow.status, EnrollmentRow.touches_sent, EnrollmentRow.enrolled_on,
+           EnrollmentRow.last_sent_on, EnrollmentRow.stop_reason,
+           EnrollmentRow.paused_status, CampaignRecord.is_paused, Owner.owner_name,
+           Owner.mailing_state)
+    .join(CampaignRecord, CampaignRecord.campaign_id == EnrollmentRow.campaign_id)
+    .join(Owner, Owner.owner_id == EnrollmentRow.owner_id)
+    .where(EnrollmentRow.enrollment_id.in_(bindparam("ids", expanding=True))))
+_BATCH_EXISTING = (
+    select(Message.message_id, Message.idempotency_key, Message.status, Message.attempted_at)
+    .where(Message.idempotency_key.in_(bindparam("keys", expanding=True))))
 
 
 def _plan_batch(run: _Run, batch: Sequence[tuple[int, int]],
@@ -987,15 +1054,8 @@ def _plan_batch(run: _Run, batch: Sequence[tuple[int, int]],
         # Outcomes of earlier calls ride in this transaction (one commit for both).
         recorded = _record_in(run, session, finished, optimistic=True) if finished else []
         ids = [enrollment_id for enrollment_id, _ in batch]
-        rows = {row.enrollment_id: row for row in connection.execute(
-            select(EnrollmentRow.enrollment_id, EnrollmentRow.owner_id, EnrollmentRow.parcel_id,
-                   EnrollmentRow.status, EnrollmentRow.touches_sent, EnrollmentRow.enrolled_on,
-                   EnrollmentRow.last_sent_on, EnrollmentRow.stop_reason,
-                   EnrollmentRow.paused_status, CampaignRecord.is_paused, Owner.owner_name,
-                   Owner.mailing_state)
-            .join(CampaignRecord, CampaignRecord.campaign_id == EnrollmentRow.campaign_id)
-            .join(Owner, Owner.owner_id == EnrollmentRow.owner_id)
-            .where(EnrollmentRow.enrollment_id.in_(ids)))}
+        rows = {row.enrollment_id: row
+                for row in connection.execute(_BATCH_ENROLLMENTS, {"ids": ids})}
         planned: list[_Planned] = []
         for enrollment_id in ids:
             row = rows.get(enrollment_id)
@@ -1012,9 +1072,7 @@ def _plan_batch(run: _Run, batch: Sequence[tuple[int, int]],
                                     row.mailing_state, row.parcel_id, state, number, touch,
                                     f"{enrollment_id}:{number}:{touch.channel}"))
         existing = {row.idempotency_key: row for row in connection.execute(
-            select(Message.message_id, Message.idempotency_key, Message.status,
-                   Message.attempted_at)
-            .where(Message.idempotency_key.in_([item.key for item in planned])))}
+            _BATCH_EXISTING, {"keys": [item.key for item in planned]})}
         items: list[_Planned] = []
         for item in planned:
             found = existing.get(item.key)
@@ -1105,7 +1163,7 @@ def _plan_batch(run: _Run, batch: Sequence[tuple[int, int]],
                     from_address=run.market.email.from_address,
                     reply_to=run.market.email.reply_to, unsubscribe_url=url,
                     postal_address=postal,
-                    status_callback_url=callback_url_for(
+                    status_callback_url=_callback_url(
                         run.config.wholesaler_twilio_status_callback_url, item.message_id),
                     attempted_at=wall_clock), adapter, item.enrollment_id, item.owner_id,
                     item.state, values["segments"]))

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from outreach.compliance.gate import (
@@ -173,6 +173,32 @@ def _chunks(values: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
         yield values[start:start + size]
 
 
+# The statements of `load_gate_facts_many`, built once (a list goes in as an expanding
+# parameter, so SQLAlchemy neither rebuilds the expression nor its cache key per batch).
+_IDS = bindparam("ids", expanding=True)
+_MANY_CONTACTS = select(
+    Contact.contact_id, Contact.channel, Contact.value_hash, Contact.is_valid,
+    Contact.is_wrong_number).where(Contact.contact_id.in_(_IDS))
+_SUPPRESSION_COLUMNS = (Suppression.suppression_id, Suppression.owner_id,
+                        Suppression.value_hash, Suppression.channel, Suppression.reason,
+                        Suppression.message_id, Suppression.created_at)
+_MANY_SUPPRESSIONS_BY_OWNER = select(*_SUPPRESSION_COLUMNS).where(
+    Suppression.owner_id.in_(_IDS), Suppression.lifted_at.is_(None))
+_MANY_SUPPRESSIONS_BY_HASH = select(*_SUPPRESSION_COLUMNS).where(
+    Suppression.value_hash.in_(_IDS), Suppression.lifted_at.is_(None))
+_MANY_CONSENTS = (select(Consent.contact_id, Consent.consent_id, Consent.channel,
+                         Consent.source, Consent.granted_at, Consent.revoked_at)
+                  .where(Consent.contact_id.in_(_IDS))
+                  .order_by(Consent.granted_at, Consent.consent_id))
+_MANY_SCRUBS = (select(DncScrub.contact_id, DncScrub.scrubbed_at, DncScrub.is_listed,
+                       DncScrub.listed_on, DncScrub.national_downloaded_on,
+                       DncScrub.state_downloaded_on)
+                .where(DncScrub.contact_id.in_(_IDS))
+                .order_by(DncScrub.scrubbed_at, DncScrub.dnc_scrub_id))
+_MANY_DNC_NUMBERS = select(DncNumber.list_key, DncNumber.phone_hash).where(
+    DncNumber.list_key.in_(bindparam("keys", expanding=True)), DncNumber.phone_hash.in_(_IDS))
+
+
 def load_gate_facts_many(session: Session, pairs: Sequence[tuple[int, int]], now: datetime,
                          history: SendHistory | None = None, rules: RuleSet | None = None,
                          until: datetime | None = None) -> dict[tuple[int, int], GateFacts]:
@@ -197,29 +223,24 @@ def load_gate_facts_many(session: Session, pairs: Sequence[tuple[int, int]], now
     connection = session.connection()
     contacts = {}
     for chunk in _chunks(contact_ids):
-        for row in connection.execute(select(
-                Contact.contact_id, Contact.channel, Contact.value_hash, Contact.is_valid,
-                Contact.is_wrong_number).where(Contact.contact_id.in_(chunk))):
+        for row in connection.execute(_MANY_CONTACTS, {"ids": list(chunk)}):
             contacts[row.contact_id] = row
     missing = [contact_id for contact_id in contact_ids if contact_id not in contacts]
     if missing:
         raise LookupError(f"no contact {missing[0]} in the ledger")
     hashes = sorted({row.value_hash for row in contacts.values()})
     # A lifted suppression (the person texted START after an opt-out) no longer stops sends.
-    suppression_rows: dict[int, Suppression] = {}
-    for column, values in ((Suppression.owner_id, owner_ids), (Suppression.value_hash, hashes)):
+    suppression_rows: dict[int, Any] = {}
+    for statement, values in ((_MANY_SUPPRESSIONS_BY_OWNER, owner_ids),
+                              (_MANY_SUPPRESSIONS_BY_HASH, hashes)):
         for chunk in _chunks(values):
-            for row in session.scalars(select(Suppression).where(
-                    column.in_(chunk), Suppression.lifted_at.is_(None))):
+            for row in connection.execute(statement, {"ids": list(chunk)}):
                 suppression_rows[row.suppression_id] = row
     suppressions = sorted(suppression_rows.values(),
                           key=lambda row: (row.created_at, row.suppression_id))
     consents: dict[int, list[ConsentFact]] = {}
     for chunk in _chunks(contact_ids):
-        for row in connection.execute(select(
-                Consent.contact_id, Consent.consent_id, Consent.channel, Consent.source,
-                Consent.granted_at, Consent.revoked_at).where(Consent.contact_id.in_(chunk))
-                .order_by(Consent.granted_at, Consent.consent_id)):
+        for row in connection.execute(_MANY_CONSENTS, {"ids": list(chunk)}):
             consents.setdefault(row.contact_id, []).append(ConsentFact(
                 row.consent_id, row.channel, row.source, row.granted_at, row.revoked_at))
     phone_ids = [cid for cid in contact_ids if contacts[cid].channel == "phone"]
@@ -230,20 +251,15 @@ def load_gate_facts_many(session: Session, pairs: Sequence[tuple[int, int]], now
     state_lists: tuple[StateListFact, ...] = ()
     if phone_ids:
         for chunk in _chunks(phone_ids):
-            for row in connection.execute(select(
-                    DncScrub.contact_id, DncScrub.scrubbed_at, DncScrub.is_listed,
-                    DncScrub.listed_on, DncScrub.national_downloaded_on,
-                    DncScrub.state_downloaded_on).where(DncScrub.contact_id.in_(chunk))
-                    .order_by(DncScrub.scrubbed_at, DncScrub.dnc_scrub_id)):
+            for row in connection.execute(_MANY_SCRUBS, {"ids": list(chunk)}):
                 scrubs[row.contact_id] = ScrubFact(  # the newest comes last
                     row.scrubbed_at, row.is_listed, tuple(row.listed_on),
                     row.national_downloaded_on, row.state_downloaded_on)
         keys = ["national", "internal", "litigator", *state_keys]
         phone_hashes = sorted({contacts[cid].value_hash for cid in phone_ids})
         for chunk in _chunks(phone_hashes):
-            for list_key, phone_hash in connection.execute(select(
-                    DncNumber.list_key, DncNumber.phone_hash).where(
-                    DncNumber.list_key.in_(keys), DncNumber.phone_hash.in_(chunk))):
+            for list_key, phone_hash in connection.execute(
+                    _MANY_DNC_NUMBERS, {"keys": keys, "ids": list(chunk)}):
                 listed.setdefault(phone_hash, []).append(list_key)
         state_lists = _state_list_facts(session, state_keys)
     since, up_to = now - HISTORY_LOOKBACK, until or now + timedelta(hours=24)
