@@ -14,7 +14,7 @@ so the bench writes that snapshot directly, at the scale the pages would see, wi
   templated bodies carrying names and addresses, intents, sentiment, takeovers; and the
   tables derived from them as the marts define them (`outreach_daily`, `outreach_funnel`,
   `campaign_touches`, `first_responses`, `handoff_queue`, `costs`, `deals`,
-  `deal_attribution`, `roi`; columns per /work/coord/published_tables.md).
+  `deal_attribution`, `roi`; columns per docs/published_tables.md).
 
 Measure. `streamlit run dashboards/streamlit_app.py` headless on loopback, Debian's Chromium
 through Playwright (never a downloaded browser). Sign in (shared password: a viewer, so the

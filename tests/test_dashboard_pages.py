@@ -68,7 +68,7 @@ def _base_marts(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def _outreach_marts(conn: duckdb.DuckDBPyConnection) -> None:
-    """Outreach marts as /work/coord/published_tables.md defines them: campaign `cash_offer`
+    """Outreach marts as docs/published_tables.md defines them: campaign `cash_offer`
     (SMS, 2 touches) in orange_fl, `probate_letters` (email, 1 touch) in lake_fl; three
     conversations (owner 501 interested and handed off, 502 opted out, 503 asked a question
     and was taken over); deals closed 2026-10-15 (SMS, $12,000) and 2026-11-02 (unattributed,
