@@ -215,6 +215,21 @@ def outreach_markets(current: Snapshot, table: str = "outreach_daily") -> list[s
                   "WHERE market_code IS NOT NULL ORDER BY 1")["market_code"].tolist()
 
 
+def choose_outreach_markets(current: Snapshot, table: str) -> tuple[str, ...]:
+    """The markets picker of an outreach page: every market of `table`, all chosen by
+    default; with no outreach (or nothing chosen) the page explains and stops here."""
+    all_markets = outreach_markets(current, table)
+    if not all_markets:
+        st.info(NO_OUTREACH)
+        footer(current)
+        st.stop()
+    chosen = st.multiselect("Markets", all_markets, default=all_markets)
+    if not chosen:
+        st.info("Choose at least one market.")
+        st.stop()
+    return tuple(chosen)
+
+
 def campaign_summary(current: Snapshot, market_codes: tuple[str, ...]) -> pd.DataFrame:
     """Per campaign over the chosen markets: enrollments, completion (share that passed the
     last touch), touches and what they drew, rates and cost."""

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from dashboard_fixtures import create_lead_marts
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
@@ -40,31 +41,6 @@ LEDGER_EMAIL = "jo.seller@example.com"
 SLIPPED_PHONE = "407 555 0199"
 SLIPPED_EMAIL = "pat.owner@example.org"
 FULL_VALUES = (LEDGER_PHONE, "4075550142", LEDGER_EMAIL, SLIPPED_PHONE, SLIPPED_EMAIL)
-
-
-def _base_marts(conn: duckdb.DuckDBPyConnection) -> None:
-    """The lead marts the snapshot has always read: two markets, four parcels."""
-    conn.execute("CREATE SCHEMA marts")
-    conn.execute("""CREATE TABLE marts.lead_scores AS SELECT * FROM (VALUES
-        ('orange_fl-1', 'orange_fl', '1', 61.0, 'A', 'absentee, lis_pendens', 20.0, 25.0, 30),
-        ('orange_fl-2', 'orange_fl', '2', 39.0, 'B+', 'absentee', 20.0, 0.0, 12),
-        ('orange_fl-3', 'orange_fl', '3', 5.0, 'C', '', 5.0, 0.0, 2),
-        ('lake_fl-9', 'lake_fl', '9', 44.0, 'A', 'tax_deed', 0.0, 0.0, 40))
-        AS t(property_id, market_code, parcel_id, score, tier, reasons, absentee_points,
-             lis_pendens_points, years_owned)""")
-    conn.execute("""CREATE TABLE marts.properties AS SELECT property_id,
-        '12 ELM ST' AS situs_address, 'ORLANDO' AS situs_city, 'PAT OWNER' AS owner_name,
-        'TAMPA' AS owner_city, 'FL' AS owner_state, true AS is_absentee_owner,
-        false AS is_out_of_state_owner, 250000.0 AS just_value FROM marts.lead_scores""")
-    conn.execute("""CREATE TABLE marts.offers AS SELECT 'orange_fl-1' AS property_id,
-        'orange_fl' AS market_code, 300000.0 AS arv, 280000.0 AS arv_low, 320000.0 AS arv_high,
-        6 AS comp_count, 0.8 AS confidence, 'medium' AS repair_tier, 40000.0 AS repair_estimate,
-        120000.0 AS offer_min, 160000.0 AS offer_max""")
-    conn.execute("""CREATE TABLE marts.valuations AS SELECT property_id, market_code, arv
-        FROM marts.offers""")
-    conn.execute("""CREATE TABLE marts.comps AS SELECT 'c1' AS comp_id, 'orange_fl' AS
-        market_code, 'orange_fl-1' AS subject_property_id, 1 AS similarity_rank,
-        310000.0 AS sale_price""")
 
 
 def _outreach_marts(conn: duckdb.DuckDBPyConnection) -> None:
@@ -234,7 +210,7 @@ def data_dir(tmp_path, monkeypatch, pii_keys) -> Path:
 def outreach(data_dir, tmp_path) -> Path:
     """A published snapshot with leads and outreach, and the ledger behind it."""
     with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
-        _base_marts(conn)
+        create_lead_marts(conn)
         _outreach_marts(conn)
         folder = publish(conn)
     _ledger(data_dir)
@@ -245,7 +221,7 @@ def outreach(data_dir, tmp_path) -> Path:
 def leads_only(data_dir, tmp_path) -> Path:
     """A snapshot from a warehouse without outreach marts (the tables are not published)."""
     with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
-        _base_marts(conn)
+        create_lead_marts(conn)
         return publish(conn)
 
 
@@ -418,7 +394,7 @@ def test_leads_say_there_is_no_map_without_coordinates(outreach):
 
 def test_leads_explain_an_empty_snapshot(data_dir, tmp_path):
     with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
-        _base_marts(conn)
+        create_lead_marts(conn)
         conn.execute("DELETE FROM marts.lead_scores")
         publish(conn)
     app = _page("leads")
@@ -435,7 +411,7 @@ def test_leads_draw_a_map_once_the_published_leads_carry_coordinates(
     monkeypatch.setitem(publishing.TABLES, "leads", publishing.TABLES["leads"].replace(
         "SELECT l.*,", "SELECT l.*, 28.5 + l.score / 1000 AS latitude, -81.4 AS longitude,"))
     with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
-        _base_marts(conn)
+        create_lead_marts(conn)
         publish(conn)
     app = _page("leads")
     assert any("Map: 3 leads with coordinates" in c.value for c in app.caption)

@@ -13,16 +13,7 @@ st.header("Campaigns")
 current = data.require_snapshot()
 data.require_tables(current, "campaign_touches", "outreach_daily")
 
-all_markets = data.outreach_markets(current, "campaign_touches")
-if not all_markets:
-    st.info(data.NO_OUTREACH)
-    data.footer(current)
-    st.stop()
-chosen = st.multiselect("Markets", all_markets, default=all_markets)
-if not chosen:
-    st.info("Choose at least one market.")
-    st.stop()
-markets = tuple(chosen)
+markets = data.choose_outreach_markets(current, "campaign_touches")
 
 RATE = st.column_config.NumberColumn(format="percent")
 MONEY = st.column_config.NumberColumn(format="dollar")

@@ -15,16 +15,7 @@ st.header("ROI")
 current = data.require_snapshot()
 data.require_tables(current, "roi", "costs", "deals")
 
-all_markets = data.outreach_markets(current, "roi")
-if not all_markets:
-    st.info(data.NO_OUTREACH)
-    data.footer(current)
-    st.stop()
-chosen = st.multiselect("Markets", all_markets, default=all_markets)
-if not chosen:
-    st.info("Choose at least one market.")
-    st.stop()
-markets = tuple(chosen)
+markets = data.choose_outreach_markets(current, "roi")
 
 monthly = data.roi_by_month(current, markets)
 cost = float(monthly["cost_usd"].sum())
