@@ -54,14 +54,15 @@ SERVER_SCRIPT = """
 import sys
 sys.path.insert(0, sys.argv[1])
 from twilio_server import TwilioServer
-server = TwilioServer(validate_spec=False).start()
+server = TwilioServer(validate_spec=False, latency_seconds=float(sys.argv[2])).start()
 print(server.base_url, flush=True)
 sys.stdin.read()
 """
 
 
-def start_server() -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen([sys.executable, "-c", SERVER_SCRIPT, str(ROOT / "tests")],
+def start_server(latency_ms: float = 0.0) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen([sys.executable, "-c", SERVER_SCRIPT, str(ROOT / "tests"),
+                                str(latency_ms / 1000)],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     base_url = process.stdout.readline().strip()
@@ -185,6 +186,9 @@ def main() -> None:
     parser.add_argument("--planner-process-min", type=int, default=2000,
                         help="WHOLESALER_SEND_PROCESS_MIN; 0 decides in the sending process")
     parser.add_argument("--keep", type=Path, help="keep the ledger in this folder")
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="the server waits this long before each answer, as a remote API's "
+                             "round trip (0: answer at once, the CPU-bound case)")
     args = parser.parse_args()
 
     folder = args.keep or Path(tempfile.mkdtemp(prefix="send_bench_"))
@@ -227,7 +231,7 @@ def main() -> None:
     campaign = load_campaign(CAMPAIGNS_DIR / "fl_cash_offer_v1.yaml").model_copy(update={
         "name": "bench_drip", "markets": ["orange_fl"], "daily_volume_cap": 100_000})
     market = load_market("orange_fl")
-    server, base_url = start_server()
+    server, base_url = start_server(args.latency_ms)
     try:
         before, before_cpu = ceiling(base_url, args.ceiling_messages, args.workers)
         settings = TwilioSettings(twilio_account_sid=DEFAULT_ACCOUNT_SID,
@@ -255,6 +259,7 @@ def main() -> None:
     figures = {
         "machine": f"{os.cpu_count()} cores, Python {platform.python_version()}",
         "enrollments": args.enrollments, "workers": args.workers, "batch": args.batch,
+        "server_latency_ms": args.latency_ms,
         "planner_process": args.planner_process_min > 0
         and args.enrollments >= args.planner_process_min,
         "seed_seconds": round(seed_seconds, 1),

@@ -53,6 +53,7 @@ import json
 import re
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -224,7 +225,8 @@ class TwilioServer:
     def __init__(self, account_sid: str = DEFAULT_ACCOUNT_SID,
                  auth_token: str = DEFAULT_AUTH_TOKEN, *, specs_dir: Path = SPECS_DIR,
                  line_types: dict[str, LineType] | None = None,
-                 default_line_type: LineType | None = None, validate_spec: bool = True) -> None:
+                 default_line_type: LineType | None = None, validate_spec: bool = True,
+                 latency_seconds: float = 0.0) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.credentials: dict[str, str] = {account_sid: auth_token}
@@ -235,6 +237,8 @@ class TwilioServer:
         # validate_spec=False (bench/send_touches.py only) skips the OpenAPI check for speed.
         self.specs = load_specs(specs_dir) if validate_spec else []
         self.spec_checked = bool(self.specs)
+        # A fixed wait before each answer, as a remote API's round trip (bench only; 0 here).
+        self.latency_seconds = latency_seconds
         self._failures: list[_Failure] = []
         self._lock = threading.Lock()
         self._server: Any = None
@@ -317,6 +321,8 @@ class TwilioServer:
                            request.form.to_dict(flat=False), None)
         with self._lock:
             self.requests.append(seen)
+        if self.latency_seconds > 0:
+            time.sleep(self.latency_seconds)
         response = self._handle(request, seen)
         seen.status = response.status_code
         return response(environ, start_response)
