@@ -185,6 +185,8 @@ def main() -> None:
                         help="enrollments decided per transaction (WHOLESALER_SEND_BATCH)")
     parser.add_argument("--planner-process-min", type=int, default=2000,
                         help="WHOLESALER_SEND_PROCESS_MIN; 0 decides in the sending process")
+    parser.add_argument("--planner-nice", type=int, default=10,
+                        help="WHOLESALER_SEND_PLANNER_NICE: the planner process's nice value")
     parser.add_argument("--keep", type=Path, help="keep the ledger in this folder")
     parser.add_argument("--latency-ms", type=float, default=0.0,
                         help="the server waits this long before each answer, as a remote API's "
@@ -244,7 +246,8 @@ def main() -> None:
                               wholesaler_twilio_status_callback_url="https://hooks.example.com/s",
                               wholesaler_sms_per_second=0,
                               wholesaler_send_batch=args.batch,
-                              wholesaler_send_process_min=args.planner_process_min)
+                              wholesaler_send_process_min=args.planner_process_min,
+                              wholesaler_send_planner_nice=args.planner_nice)
         started, cpu, child_cpu = time.perf_counter(), time.process_time(), children_cpu()
         report = send_due(engine, campaign, market, NOW, channels=channels,
                           workers=args.workers, config=config)
@@ -259,6 +262,7 @@ def main() -> None:
     figures = {
         "machine": f"{os.cpu_count()} cores, Python {platform.python_version()}",
         "enrollments": args.enrollments, "workers": args.workers, "batch": args.batch,
+        "planner_nice": args.planner_nice,
         "server_latency_ms": args.latency_ms,
         "planner_process": args.planner_process_min > 0
         and args.enrollments >= args.planner_process_min,

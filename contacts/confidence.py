@@ -8,6 +8,7 @@ The score combines four things, in this order:
    source kind             base   why
    ======================  =====  ======================================================
    roll_mailing_address    0.90   the owner's address of record on the tax roll
+   roll_fiduciary_address  0.85   the roll's trustee / personal representative address
    appraiser_page          0.60   the county appraiser's page (mailing / contact fields)
    paid_api                0.70   a paid skip-trace API match on name and address
    vendor_file             0.55   a bulk skip-trace file: matched in batch, often stale
@@ -39,6 +40,7 @@ from dataclasses import dataclass
 
 SOURCE_QUALITY: dict[str, float] = {
     "roll_mailing_address": 0.90,
+    "roll_fiduciary_address": 0.85,
     "appraiser_page": 0.60,
     "paid_api": 0.70,
     "vendor_file": 0.55,

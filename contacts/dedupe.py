@@ -56,6 +56,7 @@ class SourceKind(StrEnum):
     """Kinds of contact source; their base quality is ``confidence.SOURCE_QUALITY``."""
 
     ROLL_MAILING_ADDRESS = "roll_mailing_address"
+    ROLL_FIDUCIARY_ADDRESS = "roll_fiduciary_address"
     APPRAISER_PAGE = "appraiser_page"
     VENDOR_FILE = "vendor_file"
     PAID_API = "paid_api"
@@ -71,12 +72,24 @@ class Source:
 
 
 @dataclass(frozen=True, slots=True)
+class Fiduciary:
+    """The roll's fiduciary of a parcel (a trustee, a personal representative: the NAL's
+    FIDU_NAME and FIDU_ADDR1 / ADDR2 / CITY / STATE / ZIPCD): who can act for an estate or
+    trust, and where the county mails them."""
+
+    name: str
+    address: MailingAddress
+
+
+@dataclass(frozen=True, slots=True)
 class ParcelOwner:
-    """A parcel and its owner of record, as the roll has them (the linking side)."""
+    """A parcel and its owner of record, as the roll has them (the linking side), and the
+    parcel's fiduciary when the roll names one."""
 
     parcel_id: str
     owner_name: str
     mailing: MailingAddress
+    fiduciary: Fiduciary | None = None
 
 
 @dataclass(frozen=True, slots=True)

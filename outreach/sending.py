@@ -189,6 +189,9 @@ class SendSettings(BaseModel):
       (with more than one worker; see `_run_in_cap_order`).
     - `WHOLESALER_SEND_PROCESS_MIN` (default 2000; 0 = never): runs with at least this many
       due enrollments decide and record in a second process while this one makes the calls.
+    - `WHOLESALER_SEND_PLANNER_NICE` (default 10; 0 = as this process): how much that second
+      process lowers its scheduling priority (`nice`). It works ahead of the calls, so on a
+      busy machine the calls and the provider's answers go first and it fills the gaps.
     - `WHOLESALER_RECONCILE_GRACE_MINUTES` (default 15): an attempt with no provider record
       after this long is held as `unknown` for a person.
     - `WHOLESALER_AGENT_NAME`: the person named in the messages (`{{ agent_name }}`) when the
@@ -206,6 +209,7 @@ class SendSettings(BaseModel):
     wholesaler_send_workers: int = Field(default=4, ge=1, le=64)
     wholesaler_send_batch: int = Field(default=100, ge=1, le=1000)
     wholesaler_send_process_min: int = Field(default=2000, ge=0)
+    wholesaler_send_planner_nice: int = Field(default=10, ge=0, le=19)
     wholesaler_reconcile_grace_minutes: float = Field(default=15.0, ge=0)
     wholesaler_agent_name: str | None = Field(default=None, min_length=1)
 
@@ -1704,6 +1708,8 @@ def _planner_main(spec: _PlannerSpec, connection: Any) -> None:
     text)`. A parent that goes away (EOF) ends it too; what it wrote is committed, attempts
     left `sending` are for `reconcile_unknown` as after any crash."""
     try:
+        if spec.config.wholesaler_send_planner_nice and hasattr(os, "nice"):
+            os.nice(spec.config.wholesaler_send_planner_nice)  # the calls go first
         engine = ledger_engine(spec.ledger_url)
         if engine.dialect.name == "sqlite":  # a 100 k-message ledger outgrows the 2 MB default
             event.listen(engine, "connect", _large_page_cache)

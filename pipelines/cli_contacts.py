@@ -117,31 +117,29 @@ def contacts_lookup(
 ) -> None:
     """Twilio Lookup line type of the market's phones not looked up recently (paid; off
     unless WHOLESALER_LINE_TYPE_LOOKUP=1 and Twilio is configured). Prints counts and cost."""
-    from contacts.line_type import TwilioLineTypeLookup
     from markets.loader import load_markets
     from outreach.ledger.db import ledger_engine, upgrade_ledger
-    from outreach.service_settings import ServiceSettingsError, service_settings
-    from outreach.twilio_client import twilio_rest_client
-    from pipelines.contacts_lookup import lookup_market_line_types
+    from outreach.service_settings import ServiceSettingsError
+    from pipelines.contacts_lookup import (
+        LineTypeLookupOff,
+        configured_line_type_lookup,
+        lookup_market_line_types,
+    )
 
     markets = {m.code: m for m in load_markets()}
     if market not in markets:
         raise _error(f"unknown market {market!r}")
     try:
-        configured = service_settings()
+        lookup, max_age_days = configured_line_type_lookup()
     except ServiceSettingsError as error:
         raise _error(str(error)) from None
-    if not configured.line_type_lookup.wholesaler_line_type_lookup:
-        raise _error("line-type lookups are off: set WHOLESALER_LINE_TYPE_LOOKUP=1 (each "
-                     "lookup is paid; see docs/contacts.md)")
-    if not configured.twilio.is_configured:
-        raise _error("Twilio is not configured: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+    except LineTypeLookupOff as error:
+        raise _error(f"line-type lookups are off: {error} (set WHOLESALER_LINE_TYPE_LOOKUP=1 "
+                     "and Twilio's TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN; each lookup is "
+                     "paid; see docs/contacts.md)") from None
     engine = ledger_engine()
     upgrade_ledger(engine)
-    lookup = TwilioLineTypeLookup(twilio_rest_client(configured.twilio))
-    report = lookup_market_line_types(
-        engine, markets[market], lookup,
-        configured.line_type_lookup.wholesaler_line_type_max_age_days, limit)
+    report = lookup_market_line_types(engine, markets[market], lookup, max_age_days, limit)
     typer.echo(json.dumps(report.to_dict()))
 
 

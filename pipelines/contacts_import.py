@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 
 from contacts.dedupe import (
     ContactBuilder,
+    Fiduciary,
     ParcelOwner,
     Source,
     SourceKind,
@@ -88,12 +89,16 @@ class Coverage:
 
 
 def roll_owners(warehouse: duckdb.DuckDBPyConnection, market_code: str) -> list[ParcelOwner]:
-    """Every parcel of the market with its owner of record and mailing address."""
+    """Every parcel of the market with its owner of record and mailing address, and its
+    fiduciary (name and address) when the roll names one."""
     try:
         rows = warehouse.execute(
             "SELECT parcel_id, coalesce(owner_name, ''), coalesce(owner_address_line_1, ''), "
             "coalesce(owner_address_line_2, ''), coalesce(owner_city, ''), "
-            "coalesce(owner_state, ''), coalesce(owner_zip, '') "
+            "coalesce(owner_state, ''), coalesce(owner_zip, ''), fiduciary_name, "
+            "coalesce(fiduciary_address_line_1, ''), coalesce(fiduciary_address_line_2, ''), "
+            "coalesce(fiduciary_city, ''), coalesce(fiduciary_state, ''), "
+            "coalesce(fiduciary_zip, '') "
             "FROM marts.properties WHERE market_code = ?", [market_code]).fetchall()
     except duckdb.CatalogException as error:
         raise ContactImportError(
@@ -102,8 +107,12 @@ def roll_owners(warehouse: duckdb.DuckDBPyConnection, market_code: str) -> list[
     if not rows:
         raise ContactImportError(f"the warehouse holds no parcels of market {market_code!r}: "
                                  "materialize it first")
-    return [ParcelOwner(pid, name, MailingAddress(line1, line2, city, state, zip_code[:5]))
-            for pid, name, line1, line2, city, state, zip_code in rows]
+    return [ParcelOwner(pid, name, MailingAddress(line1, line2, city, state, zip_code[:5]),
+                        Fiduciary(fidu_name, MailingAddress(*fidu_address[:4],
+                                                            fidu_address[4][:5]))
+                        if fidu_name else None)
+            for pid, name, line1, line2, city, state, zip_code, fidu_name, *fidu_address
+            in rows]
 
 
 @contextlib.contextmanager
@@ -213,12 +222,22 @@ def scrub_market(engine: Engine, market: Market, today: date | None = None) -> S
                                    state=market.state)
 
 
+OUTREACH_TIERS = ("A", "B+")
+"""The lead tiers outreach works: contact coverage, line-type lookups and skip tracing."""
+
+
+def lead_parcel_ids(warehouse: duckdb.DuckDBPyConnection, market_code: str,
+                    tiers: Sequence[str] = OUTREACH_TIERS) -> set[str]:
+    """Parcel ids of the market's leads in `tiers` (`marts.lead_scores`)."""
+    return {row[0] for row in warehouse.execute(
+        "SELECT parcel_id FROM marts.lead_scores WHERE market_code = ? "
+        "AND tier IN (SELECT unnest(?))", [market_code, list(tiers)]).fetchall()}
+
+
 def lead_coverage(warehouse: duckdb.DuckDBPyConnection, engine: Engine,
                   market: Market) -> Coverage:
     """Tier A and B+ leads with at least one sendable contact (docs/contacts.md)."""
-    leads = {row[0] for row in warehouse.execute(
-        "SELECT parcel_id FROM marts.lead_scores WHERE market_code = ? AND tier IN ('A', 'B+')",
-        [market.code]).fetchall()}
+    leads = lead_parcel_ids(warehouse, market.code)
     with ledger_session(engine) as session:
         covered = sendable_parcel_ids(session, market.code) & leads
     return Coverage(leads=len(leads), covered=len(covered))

@@ -10,12 +10,18 @@ phone (its keyed lookup hash; the same phone of two owners is looked up once), a
   and sets `contacts.line_type` on every contact with that phone;
 - a lookup that fails (`LineTypeLookupError`) stores nothing and is retried next run.
 
+`parcel_ids` narrows the walk to the phones of owners of those parcels (the asset
+`contacts/line_type_lookup` passes the market's Tier A and B+ leads). `configured_line_type_lookup`
+is the one place that decides whether lookups are switched on and builds the Twilio client;
+`wholesaler contacts lookup` and the asset both use it.
+
 See docs/contacts.md ("Line type lookup") for when to switch it on and what it costs.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -24,7 +30,33 @@ from sqlalchemy import Engine, func, select, update
 from contacts.line_type import LineTypeLookup, LineTypeLookupError, LineTypeResult
 from markets.schema import Market
 from outreach.ledger.db import ledger_session
-from outreach.ledger.models import Contact, Owner, PhoneLookup
+from outreach.ledger.models import Contact, Owner, OwnerParcel, PhoneLookup
+
+LOOKUP_SWITCHED_OFF = "WHOLESALER_LINE_TYPE_LOOKUP not set"
+MISSING_TWILIO_CREDENTIALS_MESSAGE = "TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN not set"
+
+
+class LineTypeLookupOff(RuntimeError):
+    """Line-type lookups are not switched on; the message says which setting is missing."""
+
+
+def configured_line_type_lookup(
+        environ: Mapping[str, str] | None = None) -> tuple[LineTypeLookup, int]:
+    """The Twilio lookup and the cache age (days) the settings switch on. Raises
+    `LineTypeLookupOff` when `WHOLESALER_LINE_TYPE_LOOKUP` is not set or Twilio's credentials
+    are missing, and `ServiceSettingsError` when a setting is malformed."""
+    from contacts.line_type import TwilioLineTypeLookup
+    from outreach.service_settings import line_type_lookup_settings, twilio_settings
+    from outreach.twilio_client import twilio_rest_client
+
+    switch = line_type_lookup_settings(environ)
+    if not switch.wholesaler_line_type_lookup:
+        raise LineTypeLookupOff(LOOKUP_SWITCHED_OFF)
+    twilio = twilio_settings(environ)
+    if not twilio.is_configured:
+        raise LineTypeLookupOff(MISSING_TWILIO_CREDENTIALS_MESSAGE)
+    return (TwilioLineTypeLookup(twilio_rest_client(twilio)),
+            switch.wholesaler_line_type_max_age_days)
 
 
 @dataclass
@@ -49,16 +81,29 @@ class LookupReport:
         return result
 
 
-def _market_phones(engine: Engine, market_code: str) -> dict[str, str]:
-    """phone hash -> E.164 of every valid phone contact of the market (decrypted here only)."""
+def _market_phones(engine: Engine, market_code: str,
+                   parcel_ids: Collection[str] | None = None) -> dict[str, str]:
+    """phone hash -> E.164 of every valid phone contact of the market (decrypted here only);
+    with `parcel_ids`, only the phones of owners of those parcels."""
+    query = (select(Contact.contact_id, Contact.value_hash, Contact.value)
+             .join(Owner, Owner.owner_id == Contact.owner_id)
+             .where(Owner.market_code == market_code, Contact.channel == "phone",
+                    Contact.is_valid.is_(True)))
     with ledger_session(engine) as session:
-        rows = session.execute(
-            select(Contact.value_hash, Contact.value).join(
-                Owner, Owner.owner_id == Contact.owner_id).where(
-                Owner.market_code == market_code, Contact.channel == "phone",
-                Contact.is_valid.is_(True)).order_by(Contact.contact_id)).tuples().all()
+        if parcel_ids is None:
+            rows = session.execute(query).tuples().all()
+        else:
+            wanted = sorted(parcel_ids)
+            found: dict[int, tuple[int, str, str]] = {}
+            for start in range(0, len(wanted), 500):
+                owners = select(OwnerParcel.owner_id).where(
+                    OwnerParcel.market_code == market_code,
+                    OwnerParcel.parcel_id.in_(wanted[start:start + 500]))
+                for row in session.execute(query.where(Contact.owner_id.in_(owners))).tuples():
+                    found[row[0]] = row
+            rows = list(found.values())
     phones: dict[str, str] = {}
-    for value_hash, value in rows:
+    for _, value_hash, value in sorted(rows):
         phones.setdefault(value_hash, value)
     return phones
 
@@ -117,14 +162,15 @@ def lookup_market_line_types(
     max_age_days: int,
     limit: int | None = None,
     now: datetime | None = None,
+    parcel_ids: Collection[str] | None = None,
 ) -> LookupReport:
-    """Look up the line type of the market's phones not looked up in the last `max_age_days`
-    (at most `limit` paid lookups), and set `contacts.line_type` from fresh and cached
-    results alike."""
+    """Look up the line type of the market's phones (or only those of the owners of
+    `parcel_ids`) not looked up in the last `max_age_days` (at most `limit` paid lookups),
+    and set `contacts.line_type` from fresh and cached results alike."""
     now = now or datetime.now(UTC)
     fresh_after = now - timedelta(days=max_age_days)
     report = LookupReport(market=market.code)
-    phones = _market_phones(engine, market.code)
+    phones = _market_phones(engine, market.code, parcel_ids)
     report.phones = len(phones)
     newest = _newest_lookups(engine, sorted(phones))
     learned: dict[str, str | None] = {}

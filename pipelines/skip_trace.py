@@ -11,11 +11,14 @@ for them, and a provider run whose answers are imported like a vendor file.
   answers as a vendor CSV under ``<data>/skip_trace/<market>/`` and imports that file with
   `pipelines.contacts_import.import_contact_files`, so validation, linking, deduplication and
   storage are the same as for a file import.
+- `configured_skip_trace_provider` builds the HTTP provider from the environment
+  (`outreach.service_settings.SkipTraceApiSettings`) and raises `SkipTraceOff` when it is not
+  configured; the asset `contacts/skip_trace` runs it over the untraced Tier A/B+ leads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +29,7 @@ from sqlalchemy import Engine, select
 from contacts.dedupe import ParcelOwner
 from contacts.emails import DomainChecker
 from contacts.providers import (
+    HttpSkipTraceProvider,
     SkipTraceProvider,
     TraceSubject,
     write_trace_request_csv,
@@ -36,9 +40,32 @@ from markets.schema import Market
 from outreach.ledger.db import ledger_session
 from outreach.ledger.models import Contact, Owner, OwnerParcel
 from pipelines import settings
-from pipelines.contacts_import import ImportSummary, import_contact_files
+from pipelines.contacts_import import OUTREACH_TIERS, ImportSummary, import_contact_files
 
-DEFAULT_TIERS = ("A", "B+")
+DEFAULT_TIERS = OUTREACH_TIERS
+SKIP_TRACE_NOT_CONFIGURED = "WHOLESALER_SKIP_TRACE_URL / WHOLESALER_SKIP_TRACE_API_KEY not set"
+
+
+class SkipTraceOff(RuntimeError):
+    """No skip-trace API is configured; the message names the missing settings."""
+
+
+def configured_skip_trace_provider(
+        market: Market, environ: Mapping[str, str] | None = None) -> HttpSkipTraceProvider:
+    """The HTTP skip-trace provider the settings configure, priced at the market's
+    `costs.skip_trace_usd` per hit. Raises `SkipTraceOff` when the URL or key is missing and
+    `ServiceSettingsError` when a setting is malformed. Close it after use."""
+    from outreach.service_settings import skip_trace_api_settings
+
+    configured = skip_trace_api_settings(environ)
+    if not configured.is_configured or configured.wholesaler_skip_trace_api_key is None:
+        raise SkipTraceOff(SKIP_TRACE_NOT_CONFIGURED)
+    return HttpSkipTraceProvider(
+        str(configured.wholesaler_skip_trace_url),
+        configured.wholesaler_skip_trace_api_key.get_secret_value(),
+        cost_per_hit_usd=market.costs.skip_trace_usd,
+        batch_size=configured.wholesaler_skip_trace_batch_size,
+        requests_per_second=configured.wholesaler_skip_trace_requests_per_second)
 
 
 def traced_parcel_ids(engine: Engine, market_code: str) -> set[str]:

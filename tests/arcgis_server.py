@@ -8,6 +8,11 @@ comparisons, ``FIELD = 'value'`` joined by AND), ``returnCountOnly``, ``returnId
 supports pagination), ``outFields``, and ``f=json`` or ``f=geojson``. Pages are capped at the
 layer's maxRecordCount whatever is asked, with ``exceededTransferLimit`` set when more remain.
 
+Features: `feature_count` of them with object ids from `first_oid`, attributes as `FIELDS`
+(PARCEL_ID ``58`` + the zero-padded object id) and a point or small square polygon on a grid
+from `origin`; `attribute_overrides` and `geometry_overrides` (by object id) replace an
+attribute or the geometry of chosen features (a parcel layer keyed by a market's roll).
+
 Failure injection (`LayerSpec.faults`, keyed by the n-th feature query, 1-based): an error in
 an HTTP 200 body (transient or permanent), HTTP 500, HTTP 429 with Retry-After, a slow answer,
 a connection cut mid-body, a body that is not JSON, and `fail_after` (every feature query after
@@ -73,6 +78,9 @@ class LayerSpec:
     count_offset: int = 0  # returnCountOnly answers this much more than exists
     offset_shift_after: int | None = None  # after n feature queries a row "appears" in front
     later_cap: tuple[int, int] | None = None  # (n, cap): after n feature queries pages cap lower
+    origin: tuple[float, float] = (-81.5, 28.3)  # (x, y) of the features' grid, WGS84
+    attribute_overrides: dict[int, dict[str, Any]] = field(default_factory=dict)  # by oid
+    geometry_overrides: dict[int, dict[str, Any]] = field(default_factory=dict)  # Esri, by oid
 
     def __post_init__(self) -> None:
         self.oids = [self.first_oid + i * self.oid_step for i in range(self.feature_count)]
@@ -90,10 +98,13 @@ class LayerSpec:
             "STATUS": "CLOSED" if closed else "OPEN",
             "CLOSED_DT": closed,
             "FINE_AMT": float(oid % 500),
+            **self.attribute_overrides.get(oid, {}),
         }
 
     def esri_geometry(self, oid: int) -> dict[str, Any]:
-        x, y = -81.5 + (oid % 1000) * 1e-4, 28.3 + (oid // 1000) * 1e-4
+        if oid in self.geometry_overrides:
+            return self.geometry_overrides[oid]
+        x, y = self.origin[0] + (oid % 1000) * 1e-4, self.origin[1] + (oid // 1000) * 1e-4
         if self.geometry == "polygon":  # clockwise outer ring, as Esri writes it
             d = 5e-5
             return {"rings": [[[x, y], [x, y + d], [x + d, y + d], [x + d, y], [x, y]]]}
@@ -101,6 +112,8 @@ class LayerSpec:
 
 
 def geojson_geometry(esri: dict[str, Any]) -> dict[str, Any]:
+    """The layer's Esri geometry as its f=geojson answer gives it: a Point, or a Polygon of the
+    rings reversed (an outer ring and its holes; several outer rings are not supported)."""
     if "x" in esri:
         return {"type": "Point", "coordinates": [esri["x"], esri["y"]]}
     return {"type": "Polygon", "coordinates": [ring[::-1] for ring in esri["rings"]]}

@@ -1,5 +1,11 @@
-"""Shared test fixtures: the project's paths, the optional ../shared reference folder, and
-fresh PostgreSQL databases on the test server (TEST_POSTGRES_URL)."""
+"""Shared test fixtures: the project's paths, the optional ../shared reference folder, fresh
+PostgreSQL databases on the test server (TEST_POSTGRES_URL), PII keys, and the ledger tests'
+`env` (keys, a data folder in tmp_path, a clean environment) and `engine` (a migrated SQLite
+ledger with fresh do-not-call lists).
+
+A test module adds variables of its own to `env` with a module-level dict `LEDGER_ENV`
+(name -> value).
+"""
 
 from __future__ import annotations
 
@@ -68,3 +74,41 @@ def pii_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     pii.reset_keyring()
     yield key
     pii.reset_keyring()
+
+
+# Variables of the developer's shell that would change what a ledger test does (a model to
+# ask, a closer to notify): cleared by `env`.
+CLEARED_VARIABLES = ("WHOLESALER_LLM_PROVIDER", "WHOLESALER_OLLAMA_URL",
+                     "WHOLESALER_OPENAI_BASE_URL", "WHOLESALER_SENTIMENT_MODEL_DIR",
+                     "WHOLESALER_CLOSER_NAME", "WHOLESALER_CLOSER_PHONE",
+                     "WHOLESALER_CLOSER_EMAIL")
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pii_keys: str,
+        request: pytest.FixtureRequest) -> Path:
+    """tmp_path, with fresh PII keys, `WHOLESALER_DATA_DIR` inside it (the outbox lands in
+    tmp_path/data/outbox), `CLEARED_VARIABLES` cleared and the module's `LEDGER_ENV` set."""
+    monkeypatch.setenv("WHOLESALER_DATA_DIR", str(tmp_path / "data"))
+    for name in CLEARED_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in getattr(request.module, "LEDGER_ENV", {}).items():
+        monkeypatch.setenv(name, value)
+    return tmp_path
+
+
+@pytest.fixture
+def engine(env: Path):  # type: ignore[no-untyped-def]
+    """A SQLite ledger in tmp_path, migrated to the newest revision, with a fresh national
+    registry copy and the Florida list (`sending_fixtures.load_lists`)."""
+    from sending_fixtures import load_lists
+
+    from outreach.ledger.db import ledger_engine, upgrade_ledger
+
+    engine = ledger_engine(f"sqlite:///{env / 'outreach.db'}")
+    upgrade_ledger(engine)
+    load_lists(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()

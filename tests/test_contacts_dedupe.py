@@ -3,7 +3,7 @@ parcel id and by owner key, merging the same phone across rows and sources, valu
 
 import pytest
 
-from contacts.confidence import Evidence, score
+from contacts.confidence import SOURCE_QUALITY, Evidence, score
 from contacts.dedupe import (
     ContactBuilder,
     ParcelOwner,
@@ -123,4 +123,10 @@ def test_confidence_table_and_factors():
     assert score([vendor], "phone", "voip").score == pytest.approx(0.468)
     assert score([vendor], "email", domain_status="a_fallback").score == pytest.approx(0.468)
     assert score([Evidence("roll_mailing_address", "roll")], "postal").score == 0.9
+    # the roll's fiduciary is a source of its own: the same address from both agrees
+    fiduciary = Evidence("roll_fiduciary_address", "fl_dor_roll_fiduciary")
+    assert score([fiduciary], "postal").score == 0.85
+    assert score([Evidence("roll_mailing_address", "fl_dor_roll"), fiduciary],
+                 "postal").score == pytest.approx(0.985)
+    assert {kind.value for kind in SourceKind} <= SOURCE_QUALITY.keys()
     assert score([], "phone").score == 0.0

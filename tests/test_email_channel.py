@@ -60,6 +60,23 @@ def test_message_carries_true_headers_one_click_unsubscribe_and_both_parts():
     assert types == ["text/plain", "text/html"]
 
 
+def test_an_answer_carries_in_reply_to_and_references_and_refuses_a_forged_id():
+    outgoing = _outgoing()
+    assert build_email(outgoing)["In-Reply-To"] is None
+    assert build_email(outgoing)["References"] is None
+    answer = build_email(OutgoingEmail(**{
+        **outgoing.__dict__, "in_reply_to": "<q-2@mail.example.org>",
+        "references": ("<t-1@example.net>", "<q-1@mail.example.org>", "<q-2@mail.example.org>")}))
+    assert answer["In-Reply-To"] == "<q-2@mail.example.org>"
+    assert answer["References"].split() == ["<t-1@example.net>", "<q-1@mail.example.org>",
+                                            "<q-2@mail.example.org>"]
+    for forged in ("<a@b>\r\nBcc: victim@example.org", "no-brackets@example.org", "<a b@c>"):
+        with pytest.raises(EmailBuildError, match="not a Message-ID"):
+            build_email(OutgoingEmail(**{**outgoing.__dict__, "in_reply_to": forged}))
+        with pytest.raises(EmailBuildError, match="not a Message-ID"):
+            build_email(OutgoingEmail(**{**outgoing.__dict__, "references": (forged,)}))
+
+
 def test_message_without_postal_address_or_unsubscribe_link_is_refused():
     outgoing = _outgoing()
     with pytest.raises(EmailBuildError, match="postal address"):

@@ -20,14 +20,13 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from imap_server import ImapServer, pymap_available, running_imap_server
-from sending_fixtures import INSIDE_WINDOW, TODAY, add_lead, drip, load_lists, orange
+from sending_fixtures import INSIDE_WINDOW, TODAY, add_lead, drip, orange
 from smtp_mailbox import Mailbox, running_mailbox
 from sqlalchemy import Engine, func, select
 
 from outreach.channels.email import SmtpSender, SmtpSettings
 from outreach.channels.outbox import OutboxChannel
 from outreach.channels.smtp import SmtpEmailChannel
-from outreach.ledger import pii
 from outreach.ledger.db import ledger_engine, ledger_session, upgrade_ledger
 from outreach.ledger.models import (
     AuditEntry,
@@ -38,9 +37,10 @@ from outreach.ledger.models import (
     MessageEvent,
     Suppression,
 )
-from outreach.replies.bounces import read_bounce
+from outreach.replies.bounces import read_bounce, read_complaint
 from outreach.replies.email_parsing import (
     SYNTHETIC_ID_DOMAIN,
+    answer_threading,
     auto_reply_reason,
     internaldate_of,
     message_id_of,
@@ -48,6 +48,7 @@ from outreach.replies.email_parsing import (
     parse_email,
     received_at_of,
     recipient_address,
+    references_chain,
     sender_address,
     strip_quoted,
     thread_references,
@@ -247,6 +248,93 @@ def test_a_delivered_dsn_is_a_notice_and_a_person_is_no_bounce():
     assert read_bounce(parse_email(person)) is None
 
 
+def _feedback_report(feedback_type: str | None, *, original_id: str | None,
+                     recipient: str = "redacted@yahoo.example",
+                     headers_only: bool = False, report_id: str = "<arf-x@fbl.example>") -> bytes:
+    """An ARF report (RFC 5965) built with the email package: the human part, the
+    message/feedback-report fields, and the original (whole, or its headers only)."""
+    from email.mime.base import MIMEBase
+    from email.mime.multipart import MIMEMultipart
+    from email.mime.text import MIMEText
+
+    report = MIMEMultipart("report", report_type="feedback-report")
+    report["From"] = "feedback@fbl.example"
+    report["To"] = "fbl@sunshineporch.example"
+    report["Subject"] = "Complaint about message from 198.51.100.7"
+    report["Message-ID"] = report_id
+    report.attach(MIMEText("A recipient marked a message as spam.\n"))
+    fields = MIMEBase("message", "feedback-report")
+    lines = [f"Feedback-Type: {feedback_type}"] if feedback_type else []
+    lines += ["User-Agent: FBL/1.0", "Version: 1", f"Original-Rcpt-To: <{recipient}>",
+              "Reporting-MTA: dns; fbl.example"]
+    fields.set_payload("\n".join(lines) + "\n")
+    report.attach(fields)
+    original = ["From: offers@sunshineporch.example", f"To: {recipient}",
+                "Subject: About your property"]
+    if original_id:
+        original.append(f"Message-ID: {original_id}")
+    if headers_only:
+        part = MIMEBase("text", "rfc822-headers")
+        part.set_payload("\n".join(original) + "\n")
+    else:
+        part = MIMEBase("message", "rfc822")
+        part.set_payload("\n".join(original) + "\n\nWe buy houses.\n")
+    report.attach(part)
+    return report.as_bytes()
+
+
+def test_an_arf_report_is_a_complaint_about_the_original_message():
+    complaint = read_complaint(parsed("arf_complaint.eml"))
+    assert complaint is not None and complaint.is_complaint
+    assert (complaint.feedback_type, complaint.recipient, complaint.reporter) == \
+        ("abuse", "redacted@yahoo.example", "fbl.mail.yahoo.example")
+    assert complaint.original_message_id == "<ORIGINAL-ARF@sunshineporch.example>"
+    assert complaint.user_agent == "Yahoo!-Mail-Feedback/2.0"
+    for name in ("gmail_reply.eml", "postfix_dsn_permanent.eml", "out_of_office.eml"):
+        assert read_complaint(parsed(name)) is None
+
+
+@pytest.mark.parametrize(("feedback_type", "headers_only", "kind", "is_complaint"), [
+    ("abuse", False, "abuse", True),
+    ("Fraud", True, "fraud", True),
+    (None, False, "abuse", True),  # no Feedback-Type: taken as a complaint
+    ("not-spam", False, "not-spam", False),
+    ("auth-failure", True, "auth-failure", False),
+])
+def test_feedback_types_and_where_the_original_id_comes_from(feedback_type, headers_only, kind,
+                                                             is_complaint):
+    raw = _feedback_report(feedback_type, original_id="<touch-9@sunshineporch.example>",
+                           headers_only=headers_only)
+    complaint = read_complaint(parse_email(raw))
+    assert complaint is not None
+    assert (complaint.feedback_type, complaint.is_complaint) == (kind, is_complaint)
+    assert complaint.original_message_id == "<touch-9@sunshineporch.example>"
+    assert complaint.reporter == "fbl.example"
+
+
+def test_the_thread_a_reply_continues_and_the_threading_of_our_answer():
+    assert references_chain(parsed("gmail_reply.eml")) == \
+        ("<ORIGINAL-GMAIL@sunshineporch.example>",)
+    # Outlook: References oldest first (thread_references gives them newest first).
+    assert references_chain(parsed("outlook_html_reply.eml")) == (
+        "<ORIGINAL-OUTLOOK-OLD@sunshineporch.example>", "<ORIGINAL-OUTLOOK@sunshineporch.example>")
+    only_in_reply_to = parse_email(b"From: a@b.example\r\nIn-Reply-To: <t-1@x.example>\r\n\r\nx")
+    assert references_chain(only_in_reply_to) == ("<t-1@x.example>",)
+    assert references_chain(parse_email(b"From: a@b.example\r\n\r\nx")) == ()
+
+    assert answer_threading("<r-1@b.example>", "<t-1@x.example> <r-0@b.example>") == \
+        ("<r-1@b.example>", ("<t-1@x.example>", "<r-0@b.example>", "<r-1@b.example>"))
+    assert answer_threading("<r-1@b.example>", None) == ("<r-1@b.example>", ("<r-1@b.example>",))
+    synthetic = f"<{'a' * 64}@{SYNTHETIC_ID_DOMAIN}>"  # the reply had no Message-ID
+    assert answer_threading(synthetic, "<t-1@x.example>") == (None, ("<t-1@x.example>",))
+    assert answer_threading(synthetic, None) == (None, ())
+    long_thread = " ".join(f"<m-{n}@x.example>" for n in range(30))
+    in_reply_to, references = answer_threading("<last@b.example>", long_thread)
+    assert in_reply_to == "<last@b.example>"
+    assert len(references) == 20 and references[0] == "<m-0@x.example>"
+    assert references[-2:] == ("<m-29@x.example>", "<last@b.example>")
+
+
 # ------------------------------------------------------------------------------------------
 # Settings
 
@@ -291,25 +379,8 @@ def test_unsigned_32_bit_uids_round_trip_through_the_cursor_table(tmp_path: Path
 # The poller against a real IMAP server
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv(pii.KEYS_ENV, pii.new_fernet_key())
-    monkeypatch.setenv(pii.HASH_KEY_ENV, "test-hash-key-" + "i" * 32)
-    monkeypatch.setenv("WHOLESALER_DATA_DIR", str(tmp_path / "data"))
-    for name in ("WHOLESALER_OLLAMA_URL", "WHOLESALER_OPENAI_BASE_URL",
-                 "WHOLESALER_SENTIMENT_MODEL_DIR", "WHOLESALER_LLM_PROVIDER"):
-        monkeypatch.delenv(name, raising=False)
-    pii.reset_keyring()
-    yield tmp_path
-    pii.reset_keyring()
-
-
-@pytest.fixture
-def engine(env: Path) -> Engine:
-    engine = ledger_engine(f"sqlite:///{env / 'outreach.db'}")
-    upgrade_ledger(engine)
-    load_lists(engine)
-    return engine
+# `env` and `engine`: tests/conftest.py (keys, data folder, no LLM variables, migrated
+# SQLite ledger).
 
 
 @pytest.fixture
@@ -556,6 +627,143 @@ def test_replies_are_handed_to_processing_and_auto_replies_are_not(engine, env, 
     assert enrollment(engine, enrollments["pat"]).status == "stopped"
     assert enrollment(engine, enrollments["lee"]).status == "in_progress"
     assert inbound(engine, "<ooo-1@example.com>").decision == AUTO_REPLY_DECISION
+
+
+@needs_pymap
+def test_a_complaint_is_an_opt_out_of_that_email_address(engine, env, imap):
+    """Feedback-loop reports in the mailbox: a complaint about Pat's touch (found by the
+    original's Message-ID; the provider redacted the recipient) and one about Lee's (no
+    Message-ID in the headers: found by the reported recipient) suppress those addresses
+    for email with reason `complaint` through the opt-out path, cancel their pending emails
+    (not their SMS) and leave an event; a `not-spam` report and a complaint about mail we
+    never sent are noted in audit_log; a re-read report changes nothing."""
+    from outreach.compliance.gate import MarketPolicy, OutgoingMessage, SendRequest, evaluate_send
+    from outreach.compliance.store import load_gate_facts
+
+    enrollments, ids = send_touches(engine, env)
+    pat_touch = outbound(engine, enrollments["pat"])
+    with ledger_session(engine) as session:  # pending messages of Pat's, never sent
+        for channel in ("email", "sms"):
+            session.add(Message(direction="outbound", channel=channel,
+                                owner_id=pat_touch.owner_id,
+                                enrollment_id=enrollments["pat"], touch_number=3,
+                                idempotency_key=f"{enrollments['pat']}:3:{channel}",
+                                provider="outbox", status="deferred", purpose="touch"))
+    pat_report = fixture("arf_complaint.eml").replace(
+        b"<ORIGINAL-ARF@sunshineporch.example>", ids["pat"].encode())
+    reports = [pat_report,
+               _feedback_report("abuse", original_id=None, recipient=LEADS["lee"],
+                                headers_only=True, report_id="<arf-lee@fbl.example>"),
+               _feedback_report("not-spam", original_id=ids["kim"],
+                                report_id="<arf-kim@fbl.example>"),
+               _feedback_report("abuse", original_id="<never-sent@sunshineporch.example>",
+                                report_id="<arf-unknown@fbl.example>"),
+               pat_report]  # the same report delivered twice
+    for raw in reports:
+        imap.append(FOLDER, raw)
+
+    report = poll_mailbox(engine, settings_for(imap), now=POLL_AT, process=False)
+
+    assert (report.complaints, report.complaints_unmatched, report.feedback_notices) == \
+        (2, 1, 1)
+    assert (report.duplicates, report.replies, report.failed) == (1, 0, 0)
+    assert report.bounces_permanent == report.bounces_unmatched == 0
+    suppressions = {row.message_id: row for row in rows(engine, Suppression)}
+    lee_touch = outbound(engine, enrollments["lee"])
+    assert set(suppressions) == {pat_touch.message_id, lee_touch.message_id}
+    for touch in (pat_touch, lee_touch):
+        suppression = suppressions[touch.message_id]
+        [contact] = rows(engine, Contact, Contact.contact_id == touch.contact_id)
+        assert (suppression.channel, suppression.reason) == ("email", "complaint")
+        assert (suppression.owner_id, suppression.value_hash) == (touch.owner_id,
+                                                                  contact.value_hash)
+        assert suppression.lifted_at is None
+    [event] = rows(engine, MessageEvent, MessageEvent.message_id == pat_touch.message_id,
+                   MessageEvent.source == "imap")
+    assert event.status == "complained"
+    assert "feedback report <arf-20261125160209-8842@feedback.yahoo.example>" in event.detail
+    pending = {row.channel: row.status for row in rows(
+        engine, Message, Message.enrollment_id == enrollments["pat"], Message.touch_number == 3)}
+    assert pending == {"email": "cancelled", "sms": "deferred"}
+    [touch_now] = rows(engine, Message, Message.message_id == pat_touch.message_id)
+    assert touch_now.status == "sent"  # it was delivered: a complaint is no bounce
+    # Reports are not stored as inbound messages.
+    assert not rows(engine, Message, Message.direction == "inbound")
+    actions = sorted(entry.action for entry in rows(engine, AuditEntry))
+    assert actions == ["imap_complaint_unmatched", "imap_feedback_report"]
+    # The gate refuses email to Pat's address from now on.
+    with ledger_session(engine) as session:
+        when = POLL_AT + timedelta(days=1)
+        facts = load_gate_facts(session, pat_touch.owner_id, pat_touch.contact_id, when)
+        decision = evaluate_send(SendRequest(
+            channel="email", owner_id=pat_touch.owner_id, contact_id=pat_touch.contact_id,
+            to_address=LEADS["pat"], market=MarketPolicy.from_market(orange()),
+            planned_at=when, mailing_state="FL", property_state="FL",
+            message=OutgoingMessage(has_unsubscribe_link=True, has_postal_address=True)),
+            facts)
+    assert not decision.allowed and "suppressed" in decision.refusal_codes
+
+    # Read again (the folder rebuilt): nothing new.
+    counts = {model: count(engine, model) for model in (Suppression, MessageEvent)}
+    imap.delete(FOLDER)
+    imap.create(FOLDER)
+    for raw in reports:
+        imap.append(FOLDER, raw)
+    again = poll_mailbox(engine, settings_for(imap), now=POLL_AT + timedelta(hours=1),
+                         process=False)
+    assert (again.complaints, again.duplicates) == (0, 3)
+    assert {model: count(engine, model) for model in counts} == counts
+
+
+def _question(sender: str, message_id: str | None, in_reply_to: str | None,
+              references: str | None) -> bytes:
+    question = EmailMessage()
+    question["From"] = sender
+    question["To"] = "replies@sunshineporch.example"
+    question["Subject"] = "Re: About your property on Elm St"
+    question["Date"] = format_datetime(POLL_AT - timedelta(minutes=10))
+    if message_id:
+        question["Message-ID"] = message_id
+    if in_reply_to:
+        question["In-Reply-To"] = in_reply_to
+    if references:
+        question["References"] = references
+    question.set_content("Thanks for the letter. Who are you exactly?")
+    return question.as_bytes()
+
+
+@needs_pymap
+def test_our_answer_to_an_email_is_threaded_in_the_sellers_mail_client(engine, env, imap):
+    """A question read by the poller is answered over SMTP (aiosmtpd): the answer carries
+    In-Reply-To (the question's Message-ID) and References (the question's References, then
+    its id). A question without a Message-ID has no id to answer: only the thread it named."""
+    from outreach.replies.classify import ReplyClassifier
+    from outreach.replies.intent import IntentClassifier
+    from outreach.replies.sentiment import VaderSentiment
+
+    _, ids = send_touches(engine, env)
+    imap.append(FOLDER, _question(LEADS["kim"], "<kim-q@mail.example.org>",
+                                  "<kim-0@mail.example.org>",
+                                  f"{ids['kim']} <kim-0@mail.example.org>"))
+    imap.append(FOLDER, _question(LEADS["slow"], None, ids["slow"], None))
+    market = orange()
+    with running_mailbox() as (handler, port):
+        mailbox: Mailbox = handler
+        channels = Channels(sms=OutboxChannel(env / "outbox", "sms"), email=SmtpEmailChannel(
+            SmtpSender(SmtpSettings("127.0.0.1", port, starttls=False, timeout_seconds=5)),
+            market.email.from_address))
+        report = poll_mailbox(engine, settings_for(imap), now=POLL_AT, channels=channels,
+                              classifier=ReplyClassifier(IntentClassifier(), VaderSentiment()))
+    assert report.decisions == {"auto_reply": 2}
+    answers_by_address = {str(message["To"]): message for message in mailbox.messages}
+    kim = answers_by_address[LEADS["kim"]]
+    assert "a home buyer in Orange County" in kim.get_body(("plain",)).get_content()
+    assert kim["In-Reply-To"] == "<kim-q@mail.example.org>"
+    assert kim["References"].split() == [ids["kim"], "<kim-0@mail.example.org>",
+                                         "<kim-q@mail.example.org>"]
+    slow = answers_by_address[LEADS["slow"]]
+    assert slow["In-Reply-To"] is None
+    assert slow["References"].split() == [ids["slow"]]
 
 
 @needs_pymap

@@ -1,5 +1,7 @@
 """Owner addresses with their sources: the roll's mailing address recorded when an owner first
-lands in the ledger, and an appraiser page's address recorded with its URL and read time."""
+lands in the ledger, the roll's fiduciary address as a source of its own (and not again when it
+is the owner's address), and an appraiser page's address recorded with its URL and read
+time."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from contacts.dedupe import ParcelOwner
+from contacts.dedupe import Fiduciary, ParcelOwner
 from contacts.emails import DomainChecker
 from contacts.local_dns import LocalDnsServer
 from contacts.vendor_csv import MailingAddress
@@ -18,7 +20,11 @@ from markets.loader import load_market
 from outreach.ledger import pii
 from outreach.ledger.db import ledger_engine, ledger_session, upgrade_ledger
 from outreach.ledger.models import OwnerAddress
-from pipelines.contacts_import import import_contact_files, record_appraiser_addresses
+from pipelines.contacts_import import (
+    import_contact_files,
+    record_appraiser_addresses,
+    roll_owners,
+)
 from scrapers.appraiser.records import BuildingFacts, ParcelRecord
 from scrapers.appraiser.records import MailingAddress as PageAddress
 
@@ -65,6 +71,68 @@ def test_the_roll_address_is_recorded_once_as_the_owners_first_source(ledger, tm
                                    "orange_fl:282103126201001", "12 ELM ST")]
     _import(ledger, tmp_path)
     assert len(_addresses(ledger)) == 1
+
+
+def _estate_parcels(tmp_path: Path) -> list[ParcelOwner]:
+    """Through the warehouse as the pipeline reads it (`roll_owners` over marts.properties):
+    an estate whose personal representative lives elsewhere, and a trust whose trustee's
+    address is the trust's mailing address written differently."""
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as warehouse:
+        warehouse.execute("CREATE SCHEMA marts")
+        warehouse.execute(
+            "CREATE TABLE marts.properties (market_code TEXT, parcel_id TEXT, owner_name TEXT, "
+            "owner_address_line_1 TEXT, owner_address_line_2 TEXT, owner_city TEXT, "
+            "owner_state TEXT, owner_zip TEXT, fiduciary_name TEXT, "
+            "fiduciary_address_line_1 TEXT, fiduciary_address_line_2 TEXT, "
+            "fiduciary_city TEXT, fiduciary_state TEXT, fiduciary_zip TEXT)")
+        warehouse.execute(
+            "INSERT INTO marts.properties VALUES "
+            "('orange_fl', '282103126201003', 'ESTATE OF DOE JOHN', '7 OAK ST', NULL, "
+            " 'ORLANDO', 'FL', '32803', 'ROE JANE', '88 BAY DR', 'APT 2', 'TAMPA', 'FL', "
+            " '33602-1111'), "
+            "('orange_fl', '282103126201004', 'POE FAMILY TRUST', '9 PALM AVE', NULL, "
+            " 'ORLANDO', 'FL', '32804', 'POE ANN', '9 Palm Avenue', NULL, 'ORLANDO', 'FL', "
+            " '32804'), "
+            "('orange_fl', '282103126201001', 'OWNER PAT', '12 ELM ST', NULL, 'ORLANDO', "
+            " 'FL', '32801', NULL, NULL, NULL, NULL, NULL, NULL)")
+        return roll_owners(warehouse, "orange_fl")
+
+
+def test_the_roll_fiduciary_address_is_its_own_source_unless_it_is_the_owners(ledger,
+                                                                             tmp_path):
+    parcels = _estate_parcels(tmp_path)
+    assert parcels[0].fiduciary == Fiduciary(
+        "ROE JANE", MailingAddress("88 BAY DR", "APT 2", "TAMPA", "FL", "33602"))
+    assert parcels[2].fiduciary is None
+    vendor = tmp_path / "estates.csv"
+    vendor.write_text("Parcel ID,Owner Name,Phone1\n"
+                      "282103126201003,Estate of John Doe,(407) 555-0113\n"
+                      "282103126201004,Poe Family Trust,(407) 555-0114\n")
+    market = load_market("orange_fl", ROOT / "markets")
+
+    def run_import() -> None:
+        with LocalDnsServer() as server:
+            import_contact_files(ledger, market, [(vendor, "vendor_t")], parcels,
+                                 DomainChecker(server.resolver()))
+
+    run_import()
+    with ledger_session(ledger) as session:
+        rows = [(row.kind, row.source_name, row.source_kind, row.source_ref, row.line1,
+                 row.line2, row.zip, row.addressee)
+                for row in session.scalars(select(OwnerAddress).order_by(
+                    OwnerAddress.source_ref, OwnerAddress.owner_address_id))]
+    assert rows == [
+        ("mailing", "fl_dor_roll", "roll_mailing_address", "orange_fl:282103126201003",
+         "7 OAK ST", None, "32803", None),
+        ("fiduciary", "fl_dor_roll_fiduciary", "roll_fiduciary_address",
+         "orange_fl:282103126201003", "88 BAY DR", "APT 2", "33602", "ROE JANE"),
+        # the trustee's "9 Palm Avenue" is the trust's "9 PALM AVE": one address, not two
+        ("mailing", "fl_dor_roll", "roll_mailing_address", "orange_fl:282103126201004",
+         "9 PALM AVE", None, "32804", None)]
+    run_import()
+    assert len(_addresses(ledger)) == 3
 
 
 def test_an_appraiser_page_address_is_recorded_with_its_url_and_time(ledger, tmp_path):

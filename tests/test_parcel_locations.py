@@ -193,6 +193,90 @@ def test_centroids():
             centroid(bad)
 
 
+def _awkward_lines() -> list[str]:
+    """Feature lines the bulk path must leave to the per-line path, or place the same way."""
+    ring = _square(-81.38, 28.53, 0.0003)
+    return [
+        "", "not json", "[1, 2]", json.dumps({"type": "Feature"}),
+        _feature("A1", {"type": "Polygon", "coordinates": [ring]}),
+        _feature("  A2  ", {"type": "Polygon", "coordinates": [list(reversed(ring))]}),
+        _feature("A3", {"type": "Polygon", "coordinates": [ring[:-1]]}),  # not closed
+        _feature("A4", {"type": "Polygon", "coordinates": [ring, _square(-81.3799, 28.5301,
+                                                                          0.0001)]}),  # hole
+        _feature("A5", {"type": "Polygon", "coordinates": [[[0, 0], [2, 0], [4, 0], [0, 0]]]}),
+        _feature("A6", {"type": "Polygon", "coordinates": [[["x", 0], [1, 1], [0, 1], ["x", 0]]]}),
+        _feature("A7", {"type": "Polygon", "coordinates": [[[0, 0, 5], [1, 0, 5], [1, 1, 5],
+                                                            [0, 0, 5]]]}),  # with z
+        _feature("A8", {"type": "Polygon", "coordinates": [[[0, 0], [1], [1, 1], [0, 0]]]}),
+        _feature("A9", {"type": "Polygon", "coordinates": []}),
+        _feature("B1", {"type": "Point", "coordinates": [-81.3, 28.5]}),
+        _feature("B2", {"type": "Point", "coordinates": [-81.3]}),
+        _feature("B3", {"type": "Point", "coordinates": ["-81.3", "28.5"]}),
+        _feature("B4", {"type": "MultiPoint", "coordinates": [[0, 0], [2, 2]]}),
+        _feature("C1", {"type": "MultiPolygon", "coordinates": [[ring], [_square(-81.37, 28.54,
+                                                                                0.0002)]]}),
+        _feature("C2", {"type": "MultiPolygon", "coordinates": [[ring], []]}),
+        _feature("C3", {"type": "MultiPolygon", "coordinates": []}),
+        _feature("D1", {"type": "LineString", "coordinates": [[0, 0], [1, 1]]}),
+        _feature("D2", None), _feature(None, {"type": "Point", "coordinates": [1, 2]}),
+        _feature("", {"type": "Point", "coordinates": [1, 2]}),
+        json.dumps({"properties": {"PARCEL_ID": 12345}, "geometry": {"type": "Point",
+                                                                    "coordinates": [1, 2]}}),
+        json.dumps({"properties": {"parcel_id": "E1"}, "geometry": {"type": "Point",
+                                                                   "coordinates": [1, 2]}}),
+        json.dumps({"properties": {"PARCEL_ID": "E2", "parcel_id": "E3"},
+                    "geometry": {"type": "Point", "coordinates": [1, 2]}}),
+        json.dumps({"properties": {"PARCEL_ID": "E\u00e9 \"4\""},
+                    "geometry": {"type": "Point", "coordinates": [1e308, 1e308]}}),
+        '{"properties": {"PARCEL_ID": "E5"}, "geometry": {"type": "Point", '
+        '"coordinates": [1e999, 2]}}',
+    ]
+
+
+def _random_lines(count: int, seed: int) -> list[str]:
+    import random
+
+    rng = random.Random(seed)
+    lines = []
+    for n in range(count):
+        x, y = -82 + rng.random(), 28 + rng.random()
+        ring = [[round(x + rng.uniform(-1e-3, 1e-3), rng.choice((6, 9, 15))),
+                 round(y + rng.uniform(-1e-3, 1e-3), rng.choice((6, 9, 15)))]
+                for _ in range(rng.randint(3, 30))]
+        ring.append(list(ring[0]))
+        if rng.random() < 0.5:
+            ring.reverse()
+        kind = rng.random()
+        geometry = ({"type": "Point", "coordinates": ring[0]} if kind < 0.2 else
+                    {"type": "MultiPolygon", "coordinates": [[ring], [ring[::-1]]]}
+                    if kind < 0.3 else {"type": "Polygon", "coordinates": [ring]})
+        lines.append(json.dumps({"type": "Feature", "id": n,
+                                 "properties": {"PARCEL_ID": f"P{n}", "OTHER": n},
+                                 "geometry": geometry},
+                                separators=rng.choice(((",", ":"), (", ", ": ")))))
+    return lines
+
+
+def test_the_bulk_path_writes_what_the_per_line_path_writes(tmp_path):
+    """`write_locations_csv` (bulk for plain features, per line for the rest) against every
+    line through `_location_row` alone: the same CSV, byte for byte."""
+    from scrapers import parcel_geometry
+
+    lines = _awkward_lines() + _random_lines(3000, seed=7)
+    features = tmp_path / "features.geojsonl"
+    features.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    written = tmp_path / "bulk.csv"
+    assert parcel_geometry.write_locations_csv(features, "PARCEL_ID", written) == len(lines)
+    expected = [list(parcel_geometry.LOCATION_COLUMNS)] + [
+        parcel_geometry._location_row(line.strip(), "PARCEL_ID") if line.strip()
+        else ["", "", "", "", "empty line"] for line in lines]
+    with written.open(newline="", encoding="utf-8") as handle:
+        assert list(csv.reader(handle)) == expected
+    bulk = parcel_geometry._bulk_centroids(
+        __import__("polars").Series("text", [line.strip() for line in lines]), "PARCEL_ID")
+    assert bulk.height > 2900  # the plain features did take the bulk path
+
+
 # --- ingest ------------------------------------------------------------------------------------
 
 

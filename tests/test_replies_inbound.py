@@ -40,8 +40,7 @@ from outreach.channels.sms import TwilioSmsChannel
 from outreach.channels.smtp import SmtpEmailChannel
 from outreach.compliance.gate import MarketPolicy, SendRequest, evaluate_send
 from outreach.compliance.store import load_gate_facts, record_consent
-from outreach.ledger import pii
-from outreach.ledger.db import ledger_engine, ledger_session, upgrade_ledger
+from outreach.ledger.db import ledger_session
 from outreach.ledger.models import (
     ComplianceDecision,
     Consent,
@@ -56,6 +55,7 @@ from outreach.ledger.models import (
 from outreach.replies.classify import ReplyClassifier
 from outreach.replies.inbound import (
     InboundMessage,
+    InboundReceipt,
     process_inbound,
     process_pending,
     receive_inbound,
@@ -74,36 +74,16 @@ OUR_NUMBER = "+14075550100"
 CLOSER_PHONE = "+14075550142"  # markets/orange_fl.yaml handoff.closer_phone
 CLOSER_EMAIL = "closer.orange@example.com"
 _sids = count(1)
+# For tests/conftest.py's `env` (which also clears the LLM and closer variables); `engine`
+# is the conftest's migrated SQLite ledger.
+LEDGER_ENV = {"WHOLESALER_UNSUBSCRIBE_SECRET": "unsubscribe-secret-for-tests-" + "z" * 20,
+              "WHOLESALER_AGENT_NAME": "Sam",
+              "WHOLESALER_DASHBOARD_URL": "https://dash.example.com"}
 
 
 @pytest.fixture(scope="module")
 def classifier() -> ReplyClassifier:
     return ReplyClassifier(IntentClassifier(), VaderSentiment())
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv(pii.KEYS_ENV, pii.new_fernet_key())
-    monkeypatch.setenv(pii.HASH_KEY_ENV, "test-hash-key-" + "r" * 32)
-    monkeypatch.setenv("WHOLESALER_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("WHOLESALER_UNSUBSCRIBE_SECRET", "unsubscribe-secret-for-tests-" + "z" * 20)
-    monkeypatch.setenv("WHOLESALER_AGENT_NAME", "Sam")
-    monkeypatch.setenv("WHOLESALER_DASHBOARD_URL", "https://dash.example.com")
-    for name in ("WHOLESALER_CLOSER_PHONE", "WHOLESALER_CLOSER_EMAIL",
-                 "WHOLESALER_LLM_PROVIDER", "WHOLESALER_OLLAMA_URL",
-                 "WHOLESALER_OPENAI_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    pii.reset_keyring()
-    yield tmp_path
-    pii.reset_keyring()
-
-
-@pytest.fixture
-def engine(env: Path) -> Engine:
-    engine = ledger_engine(f"sqlite:///{env / 'outreach.db'}")
-    upgrade_ledger(engine)
-    load_lists(engine)
-    return engine
 
 
 def sms(sender: str, body: str, at: datetime = INSIDE_WINDOW, *, sid: str | None = None,
@@ -616,6 +596,13 @@ def test_cli_process_and_handoffs(engine, env, monkeypatch):
     assert runner.invoke(app, ["replies", "handoffs", "--status", "nope"]).exit_code == 2
 
 
+def smtp_channels(env: Path, port: int) -> Channels:
+    market = orange()
+    return Channels(sms=Channels.outbox(env / "outbox").sms, email=SmtpEmailChannel(
+        SmtpSender(SmtpSettings("127.0.0.1", port, starttls=False, timeout_seconds=5)),
+        market.email.from_address))
+
+
 def test_email_question_gets_a_can_spam_complete_answer_over_smtp(engine, env, classifier,
                                                                   smtp):
     mailbox, port = smtp
@@ -625,22 +612,62 @@ def test_email_question_gets_a_can_spam_complete_answer_over_smtp(engine, env, c
                               from_address="Pat Smith <pat@example.com>",
                               to_address="replies@sunshineporch.example",
                               body="Thanks for the letter. How does this work exactly?",
-                              subject="Your letter", received_at=INSIDE_WINDOW)
+                              subject="Your letter", received_at=INSIDE_WINDOW,
+                              references=("<touch-1@sunshineporch.example>",
+                                          "<q-0@mail.example.net>"))
     receipt = receive_inbound(engine, question)
     market = orange()
-    channels = Channels(sms=Channels.outbox(env / "outbox").sms, email=SmtpEmailChannel(
-        SmtpSender(SmtpSettings("127.0.0.1", port, starttls=False, timeout_seconds=5)),
-        market.email.from_address))
+    channels = smtp_channels(env, port)
     assert process(engine, receipt.message_id, classifier, env, channels=channels) == \
         "auto_reply"
     [mail] = mailbox.messages
     assert mail["To"] == "pat@example.com" and mail["Subject"] == "Re: Your letter"
+    # Threaded in the seller's mail client: the question's id, after the thread it continued.
+    assert mail["In-Reply-To"] == "<q-1@mail.example.net>"
+    assert mail["References"].split() == ["<touch-1@sunshineporch.example>",
+                                          "<q-0@mail.example.net>", "<q-1@mail.example.net>"]
     text = mail.get_body(("plain",)).get_content()
     assert "explains the process" in text and market.email.postal_address in text
     # No WHOLESALER_UNSUBSCRIBE_BASE_URL here: the placeholder base (live email needs one).
     assert mail["List-Unsubscribe"].startswith("<https://unsubscribe.invalid/u/")
     [answer] = replies_to(engine, receipt.message_id)
     assert answer.status == "sent" and answer.provider_message_id == mail["Message-ID"]
+
+
+def test_email_opt_out_confirmation_and_help_answer_are_threaded(engine, env, classifier,
+                                                                  smtp):
+    """The fixed answers by email (HELP, the opt-out confirmation) carry In-Reply-To and
+    References too; a message that had no In-Reply-To chain gets References = its own id;
+    the closer's notices are not part of the seller's thread."""
+    mailbox, port = smtp
+    add_lead(engine, emails=["lee@example.com"])
+    channels = smtp_channels(env, port)
+
+    def email(message_id: str, body: str, at: datetime,
+              references: tuple[str, ...] = ()) -> InboundReceipt:
+        return receive_inbound(engine, InboundMessage(
+            channel="email", provider="imap", provider_message_id=message_id,
+            from_address="lee@example.com", to_address="replies@sunshineporch.example",
+            body=body, subject="Re: About your property", received_at=at,
+            references=references))
+
+    help_ = email("<help-1@mail.example.org>", "HELP", INSIDE_WINDOW)
+    assert process(engine, help_.message_id, classifier, env, channels=channels) == "help"
+    stop = email("<stop-1@mail.example.org>", "Unsubscribe me please",
+                 INSIDE_WINDOW + timedelta(minutes=5), ("<help-1@mail.example.org>",))
+    assert process(engine, stop.message_id, classifier, env, channels=channels,
+                   now=INSIDE_WINDOW + timedelta(minutes=6)) == "opt_out"
+    help_mail, confirmation = mailbox.messages
+    assert help_mail["Subject"] == "Help: who we are"
+    assert help_mail["In-Reply-To"] == "<help-1@mail.example.org>"
+    assert help_mail["References"] == "<help-1@mail.example.org>"
+    assert confirmation["Subject"] == "You are unsubscribed"
+    assert confirmation["In-Reply-To"] == "<stop-1@mail.example.org>"
+    assert confirmation["References"].split() == ["<help-1@mail.example.org>",
+                                                  "<stop-1@mail.example.org>"]
+    with ledger_session(engine) as session:
+        assert session.get(Message, stop.message_id).email_references == \
+            "<help-1@mail.example.org>"
 
 
 def test_twilio_answered_help_and_start_so_we_send_nothing(engine, env, classifier):

@@ -20,10 +20,13 @@ from typer.testing import CliRunner
 from outreach.replies.classify import ReplyClassifier
 from outreach.replies.intent import (
     INTENTS,
+    RULES_FILE,
     IntentClassifier,
+    IntentRulesError,
     default_rules_classifier,
     intent_prompt,
     llm_from_settings,
+    load_intent_rules,
 )
 from outreach.replies.llm import LLMError, OllamaJsonChat, OpenAIJsonChat
 from outreach.replies.sentiment import VaderSentiment
@@ -35,11 +38,15 @@ from llm_server import LLMServer
 EVAL_FILE = Path(__file__).parent / "eval" / "intent.yaml"
 CASES = yaml.safe_load(EVAL_FILE.read_text(encoding="utf-8"))["cases"]
 # The target for the fallback (rules) path over the whole set, and regression floors
-# per split (docs/replies.md: dev and holdout 100 % after the rules were written with them;
-# holdout2 78.9 % the first time, 83.6 % after rule work on the other splits only; holdout3,
-# written after the last rule change, 77.1 %).
+# per split (docs/replies.md: first blind figures holdout2 78.9 %, holdout3 77.1 %, holdout4
+# 76.0 %; those splits are at 100 % since rules version 3 was written with all of them, so the
+# floors only catch regressions: three misses more in holdout3 or ten in holdout4 fail).
+# holdout5 was sealed while version 3 was written and measured once after: 90.6 % blind,
+# 91.2 % with the one opt-out phrase its miss led to; the intent rules were not fitted to it,
+# so its floor sits just under that figure.
 RULES_ACCURACY_TARGET = 0.90
-SPLIT_FLOORS = {"dev": 0.97, "holdout": 0.95, "holdout2": 0.80, "holdout3": 0.74}
+SPLIT_FLOORS = {"dev": 0.97, "holdout": 0.95, "holdout2": 0.95, "holdout3": 0.95,
+                "holdout4": 0.95, "holdout5": 0.9}
 GOOD = {"intent": "interested", "confidence": 0.87, "reason": "asks for an offer"}
 
 
@@ -63,6 +70,7 @@ def test_the_eval_set_covers_every_intent():
     assert min(counts.values()) >= 40
     splits = Counter(case["split"] for case in CASES)
     assert splits["holdout2"] >= 100 and splits["holdout"] >= 40 and splits["holdout3"] >= 80
+    assert splits["holdout4"] >= 200 and splits["holdout5"] >= 160
     texts = [case["text"] for case in CASES]
     assert len(set(texts)) == len(texts), "duplicate texts"
 
@@ -96,6 +104,43 @@ def test_instructions_to_the_classifier_are_unknown(text):
     assert result.intent == "unknown" and result.reason.startswith("instructions")
     # the opt-out path still wins over them
     assert IntentClassifier(llm=None).classify(text + "\nSTOP").intent == "opt_out"
+
+
+@pytest.mark.parametrize(("text", "intent"), [
+    # a question that also shows interest or refusal is that interest or refusal
+    ("Who is this? How much are you paying?", "interested"),
+    ("Who is this? Not selling.", "not_interested"),
+    ("Who is this?", "question"),
+    # negation before a positive phrase
+    ("I don't want to sell", "not_interested"),
+    ("maybe not", "not_interested"),
+    ("ya no me interesa", "not_interested"),
+    ("no rush, send me your number when you can", "interested"),
+    # texting forms, misspellings, leading interjections
+    ("wut r u offering", "interested"),
+    ("umm honestly yes", "interested"),
+    ("im intersted", "interested"),
+    # Spanish, Portuguese, Haitian Creole
+    ("Mándeme una oferta", "interested"),
+    ("Não tenho interesse", "not_interested"),
+    ("Wi, konbyen?", "interested"),
+    ("Mwen pa vle vann", "not_interested"),
+    ("Não sou o dono", "wrong_number"),
+])
+def test_rules_generalise_by_word_family(text, intent):
+    # texts that are not in the eval set, one per mechanism of intent_rules.yaml
+    assert IntentClassifier(llm=None).classify(text).intent == intent
+
+
+def test_an_unknown_vocabulary_entry_names_file_and_field(tmp_path):
+    rules = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
+    rules["intents"]["question"][0]["pattern"] = "{nowhere} is this"
+    broken = tmp_path / "rules.yaml"
+    broken.write_text(yaml.safe_dump(rules), encoding="utf-8")
+    with pytest.raises(IntentRulesError, match=r"rules\.yaml: intents\.question\.0\.pattern: "
+                                               r"unknown vocabulary entry 'nowhere'"):
+        load_intent_rules(broken)
+    assert load_intent_rules(RULES_FILE).rules.version == rules["version"]
 
 
 def test_opt_out_runs_first_and_wins_without_asking_the_model(llm_server):

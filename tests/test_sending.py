@@ -34,8 +34,7 @@ from outreach.channels.email import SmtpSender, SmtpSettings
 from outreach.channels.outbox import OutboxChannel, read_outbox
 from outreach.channels.sms import TwilioSmsChannel
 from outreach.channels.smtp import SmtpEmailChannel
-from outreach.ledger import pii
-from outreach.ledger.db import ledger_engine, ledger_session, upgrade_ledger
+from outreach.ledger.db import ledger_session
 from outreach.ledger.models import (
     ComplianceDecision,
     Contact,
@@ -66,22 +65,7 @@ CONFIG = SendSettings(wholesaler_unsubscribe_base_url="https://example.com/u",
                       wholesaler_agent_name="Sam")
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv(pii.KEYS_ENV, pii.new_fernet_key())
-    monkeypatch.setenv(pii.HASH_KEY_ENV, "test-hash-key-" + "y" * 32)
-    monkeypatch.setenv("WHOLESALER_DATA_DIR", str(tmp_path / "data"))
-    pii.reset_keyring()
-    yield tmp_path
-    pii.reset_keyring()
-
-
-@pytest.fixture
-def engine(env: Path) -> Engine:
-    engine = ledger_engine(f"sqlite:///{env / 'outreach.db'}")
-    upgrade_ledger(engine)
-    load_lists(engine)
-    return engine
+# `env` and `engine`: tests/conftest.py (keys, data folder, migrated SQLite ledger).
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -242,3 +242,76 @@ def test_export_lists_leads_without_contacts_in_the_vendor_upload_shape(tmp_path
     assert [row.parcel_id for row in read.rows] == ["A1"]
     assert read.rows[0].mailing == MailingAddress("1 MAIN ST", "", "ORLANDO", "FL", "32801")
     assert [reject.reason_code for reject in read.rejects] == ["no_contact"]
+
+
+# ---- the Dagster asset ---------------------------------------------------------------------
+
+def test_asset_traces_untraced_tier_a_and_b_plus_leads_only_when_configured(
+        tmp_path, ledger, provider_server, monkeypatch):
+    import dagster as dg
+    from dagster_duckdb import DuckDBResource
+
+    from pipelines.defs.contacts.assets import skip_trace
+    from pipelines.resources import LedgerResource, MarketsResource
+
+    monkeypatch.setenv("WHOLESALER_DATA_DIR", str(tmp_path / "data"))
+    for name in ("WHOLESALER_SKIP_TRACE_URL", "WHOLESALER_SKIP_TRACE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    warehouse_path = tmp_path / "asset_warehouse.duckdb"
+    with duckdb.connect(str(warehouse_path)) as warehouse:
+        warehouse.execute("CREATE SCHEMA marts")
+        warehouse.execute("CREATE TABLE marts.lead_scores (market_code TEXT, parcel_id TEXT, "
+                          "score INT, tier TEXT)")
+        # P0002 (even: a hit) and P0003 (odd: a miss) are sent; P0004 is Tier C and P0006
+        # already has a phone in the ledger.
+        warehouse.execute("INSERT INTO marts.lead_scores VALUES "
+                          "('orange_fl', 'P0002', 50, 'A'), ('orange_fl', 'P0003', 45, 'B+'), "
+                          "('orange_fl', 'P0004', 10, 'C'), ('orange_fl', 'P0006', 60, 'A')")
+        warehouse.execute(
+            "CREATE TABLE marts.properties AS SELECT market_code, parcel_id, "
+            "'OWNER ' || parcel_id AS owner_name, right(parcel_id, 1) || ' MAIN ST' AS "
+            "owner_address_line_1, NULL AS owner_address_line_2, 'ORLANDO' AS owner_city, "
+            "'FL' AS owner_state, '32801' AS owner_zip, NULL AS fiduciary_name, "
+            "NULL AS fiduciary_address_line_1, NULL AS fiduciary_address_line_2, "
+            "NULL AS fiduciary_city, NULL AS fiduciary_state, NULL AS fiduciary_zip, "
+            "'9 ELM ST' AS situs_address, 'ORLANDO' AS situs_city, '32803' AS situs_zip "
+            "FROM marts.lead_scores")
+    keyring = pii.current_keyring()
+    with ledger_session(ledger) as session:
+        owner = Owner(market_code="orange_fl", owner_key="OWNER P0006", owner_name="OWNER P0006")
+        session.add(owner)
+        session.flush()
+        session.add(OwnerParcel(owner_id=owner.owner_id, parcel_id="P0006",
+                                market_code="orange_fl", linked_by="parcel_id"))
+        session.add(Contact(owner_id=owner.owner_id, channel="phone", value="+14075550111",
+                            value_hash=keyring.lookup_hash("phone", "+14075550111"),
+                            value_hint="x", is_valid=True, confidence=0.9))
+    resources = {"markets": MarketsResource(directory=str(Path(__file__).parents[1] / "markets")),
+                 "warehouse": DuckDBResource(database=str(warehouse_path)),
+                 "ledger": LedgerResource(url=str(ledger.url))}
+
+    def materialize() -> dict[str, object]:
+        result = dg.materialize([skip_trace], partition_key="orange_fl", resources=resources,
+                                instance=dg.DagsterInstance.ephemeral())
+        assert result.success
+        materialization = result.asset_materializations_for_node("contacts__skip_trace")[0]
+        return {key: value.value for key, value in materialization.metadata.items()}
+
+    assert materialize() == {
+        "skipped": "WHOLESALER_SKIP_TRACE_URL / WHOLESALER_SKIP_TRACE_API_KEY not set"}
+    assert provider_server.headers == []
+
+    monkeypatch.setenv("WHOLESALER_SKIP_TRACE_URL", provider_server.url)
+    monkeypatch.setenv("WHOLESALER_SKIP_TRACE_API_KEY", API_KEY)
+    monkeypatch.setenv("WHOLESALER_SKIP_TRACE_REQUESTS_PER_SECOND", "100")
+    first = materialize()
+    assert [record["parcel_id"] for batch in provider_server.batches
+            for record in batch["records"]] == ["P0002", "P0003"]
+    assert (first["untraced_leads"], first["hits"], first["misses"], first["cost_usd"],
+            first["contacts_added"]) == (2, 1, 1, 0.12, 2)
+    with ledger_session(ledger) as session:
+        traced = session.scalars(select(OwnerParcel.parcel_id).join(
+            Contact, Contact.owner_id == OwnerParcel.owner_id)).all()
+    assert sorted(set(traced)) == ["P0002", "P0006"]
+    again = materialize()  # P0002 has a contact now; the miss is asked again
+    assert (again["untraced_leads"], again["hits"], again["cost_usd"]) == (1, 0, 0.0)

@@ -1,6 +1,7 @@
 """Twilio through the official client against tests/twilio_server.py (every request checked
 against Twilio's OpenAPI specs when ../shared/specs is present), and the line-type lookup of
-phone contacts: optional, cached in the ledger, counted and priced."""
+phone contacts: optional, cached in the ledger, counted and priced; and the Dagster asset
+that runs it over a market's Tier A/B+ leads."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from contacts.line_type import (
 from markets.loader import load_markets
 from outreach.ledger import pii
 from outreach.ledger.db import ledger_engine, ledger_session, upgrade_ledger
-from outreach.ledger.models import Contact, Owner, PhoneLookup
+from outreach.ledger.models import Contact, Owner, OwnerParcel, PhoneLookup
 from outreach.service_settings import ServiceSettingsError, twilio_settings
 from outreach.twilio_client import (
     BaseUrlHttpClient,
@@ -38,6 +39,7 @@ from outreach.twilio_client import (
 )
 from pipelines.contacts_lookup import lookup_cost_so_far, lookup_market_line_types
 
+ROOT = Path(__file__).resolve().parent.parent
 MOBILE, LANDLINE, VOIP, SHARED = "+14075550101", "+14075550102", "+14075550103", "+14075550104"
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 
@@ -240,6 +242,70 @@ def test_cli_lookup_is_off_unless_switched_on(twilio, tmp_path, pii_keys, monkey
     summary = json.loads(ran.output.strip().splitlines()[-1])
     assert (summary["looked_up"], summary["left_for_later"]) == (2, 2)
     assert summary["cost_usd"] > 0
+
+
+def _link_leads(engine: Engine, warehouse_path: Path) -> None:
+    """Owners 0, 1, 2 of `_add_phones` own parcels P0 (Tier A), P1 (B+) and P2 (C)."""
+    import duckdb
+
+    with ledger_session(engine) as session:
+        for n, owner_id in enumerate(session.scalars(select(Owner.owner_id).order_by(
+                Owner.owner_id))):
+            session.add(OwnerParcel(owner_id=owner_id, parcel_id=f"P{n}",
+                                    market_code="orange_fl", linked_by="roll_owner"))
+    with duckdb.connect(str(warehouse_path)) as conn:
+        conn.execute("CREATE SCHEMA marts")
+        conn.execute("CREATE TABLE marts.lead_scores (market_code TEXT, parcel_id TEXT, "
+                     "tier TEXT, score DOUBLE)")
+        conn.execute("INSERT INTO marts.lead_scores VALUES ('orange_fl', 'P0', 'A', 60), "
+                     "('orange_fl', 'P1', 'B+', 40), ('orange_fl', 'P2', 'C', 10)")
+
+
+def test_asset_looks_up_tier_a_and_b_plus_lead_phones_only_when_switched_on(
+        twilio, tmp_path, pii_keys, monkeypatch, market):
+    import dagster as dg
+    from dagster_duckdb import DuckDBResource
+
+    from pipelines.defs.contacts.assets import line_type_lookup
+    from pipelines.resources import LedgerResource, MarketsResource
+
+    ledger_url = f"sqlite:///{tmp_path / 'asset.db'}"
+    engine = ledger_engine(ledger_url)
+    upgrade_ledger(engine)
+    _add_phones(engine)
+    warehouse_path = tmp_path / "warehouse.duckdb"
+    _link_leads(engine, warehouse_path)
+    resources = {"markets": MarketsResource(directory=str(ROOT / "markets")),
+                 "warehouse": DuckDBResource(database=str(warehouse_path)),
+                 "ledger": LedgerResource(url=ledger_url)}
+
+    def materialize() -> dict[str, object]:
+        result = dg.materialize([line_type_lookup], partition_key="orange_fl",
+                                resources=resources, instance=dg.DagsterInstance.ephemeral())
+        assert result.success
+        metadata = result.asset_materializations_for_node("contacts__line_type_lookup")[0]
+        return {key: value.value for key, value in metadata.metadata.items()}
+
+    for name, value in twilio.settings_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("WHOLESALER_LINE_TYPE_LOOKUP", raising=False)
+    assert materialize() == {"skipped": "WHOLESALER_LINE_TYPE_LOOKUP not set"}
+    monkeypatch.setenv("WHOLESALER_LINE_TYPE_LOOKUP", "1")
+    monkeypatch.delenv("TWILIO_AUTH_TOKEN")
+    assert materialize() == {"skipped": "TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN not set"}
+    assert twilio.requests == []
+
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", twilio.settings_env()["TWILIO_AUTH_TOKEN"])
+    first = materialize()
+    # P0 and P1 hold MOBILE, LANDLINE and SHARED (once); VOIP belongs to the Tier C parcel
+    assert (first["tier_a_b_plus_leads"], first["phones"], first["looked_up"], first["cached"],
+            first["failed"]) == (2, 3, 3, 0, 0)
+    assert first["cost_usd"] == pytest.approx(3 * market.costs.lookup_usd)
+    assert _line_types(engine)[VOIP] is None and _line_types(engine)[LANDLINE] == "landline"
+    again = materialize()
+    assert (again["looked_up"], again["cached"], again["cost_usd"]) == (0, 3, 0.0)
+    assert len(twilio.requests_to("/v2/PhoneNumbers/")) == 3
+    twilio.assert_spec_clean()
 
 
 @pytest.mark.postgres

@@ -59,6 +59,10 @@ class ChannelMessage:
     postal_address: str | None = None
     status_callback_url: str | None = None
     attempted_at: datetime | None = None
+    # Email threading (an answer to a seller's email): the Message-ID answered, and the
+    # References chain ending with it (RFC 5322 3.6.4).
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,12 @@
 
 `build_email` makes a multipart/alternative message (plain text and HTML) with true headers:
 From with the market's sender identity, Reply-To when set, a Message-ID on our own domain (the
-reply threading in issue 6 keys on it), `List-Unsubscribe` (an https URL, plus a mailto when
-given) and `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058), which Gmail and
-Yahoo require of bulk senders. The body must already carry the postal address and the
-unsubscribe link (the templates check that); the builder refuses a message without them.
+reply threading in issue 6 keys on it), `In-Reply-To` and `References` when the message
+answers one of the recipient's (so their mail client threads it), `List-Unsubscribe` (an
+https URL, plus a mailto when given) and `List-Unsubscribe-Post: List-Unsubscribe=One-Click`
+(RFC 8058), which Gmail and Yahoo require of bulk senders. The body must already carry the
+postal address and the unsubscribe link (the templates check that); the builder refuses a
+message without them.
 
 `SmtpSender` delivers through `smtplib` (STARTTLS and AUTH when configured) and sorts failures
 into permanent (5xx: the address bounces, stop the enrollment), temporary (4xx: refused for
@@ -15,6 +17,7 @@ now, safe to retry) and unknown (the connection broke: never re-sent blindly).
 from __future__ import annotations
 
 import html
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -22,9 +25,12 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
+MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+
 
 class EmailBuildError(ValueError):
-    """The message lacks something the law or the receiving providers require."""
+    """The message lacks something the law or the receiving providers require, or carries a
+    header value that is not what it claims (a threading id that is no Message-ID)."""
 
 
 class SmtpSendError(RuntimeError):
@@ -53,6 +59,8 @@ class OutgoingEmail:
     postal_address: str
     reply_to: str | None = None
     unsubscribe_mailto: str | None = None
+    in_reply_to: str | None = None  # the Message-ID this email answers, "<…>"
+    references: tuple[str, ...] = ()  # the thread, oldest first, ending with in_reply_to
 
 
 def build_email(email: OutgoingEmail) -> EmailMessage:
@@ -66,6 +74,9 @@ def build_email(email: OutgoingEmail) -> EmailMessage:
             raise EmailBuildError(f"the {part_name} part has no postal address")
     if not email.unsubscribe_url.startswith("https://"):
         raise EmailBuildError("the unsubscribe link must be an https URL (one-click, RFC 8058)")
+    for value in (email.in_reply_to, *email.references):
+        if value is not None and not MESSAGE_ID.fullmatch(value):
+            raise EmailBuildError(f"not a Message-ID for threading: {value[:80]!r}")
     message = EmailMessage()
     message["From"] = Address(display_name=email.from_name, addr_spec=email.from_address)
     message["To"] = email.to_address
@@ -74,6 +85,10 @@ def build_email(email: OutgoingEmail) -> EmailMessage:
     message["Subject"] = email.subject
     message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = make_msgid(domain=email.from_address.rpartition("@")[2])
+    if email.in_reply_to:
+        message["In-Reply-To"] = email.in_reply_to
+    if email.references:
+        message["References"] = " ".join(email.references)
     unsubscribe = f"<{email.unsubscribe_url}>"
     if email.unsubscribe_mailto:
         unsubscribe += f", <mailto:{email.unsubscribe_mailto}>"

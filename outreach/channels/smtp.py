@@ -42,7 +42,8 @@ class SmtpEmailChannel:
                 from_address=message.from_address or self.sender,
                 subject=message.subject or "", text=message.body, html=message.html or "",
                 unsubscribe_url=message.unsubscribe_url or "",
-                postal_address=message.postal_address or "", reply_to=message.reply_to))
+                postal_address=message.postal_address or "", reply_to=message.reply_to,
+                in_reply_to=message.in_reply_to, references=message.references))
         except EmailBuildError as error:
             return DeliveryResult(Outcome.FAILED, error_code="email_build",
                                   error_message=str(error))

@@ -3,7 +3,9 @@
 Idempotent by construction: an owner is found by (market, owner key), a contact by (owner,
 channel, keyed hash of the value), a sighting by (contact, source name, file:line:column).
 Storing the same contacts again adds nothing; a new source for a known phone adds one
-`contact_sources` row to the existing contact and keeps the higher confidence.
+`contact_sources` row to the existing contact and keeps the higher confidence. Every owner
+stored also gets the roll's addresses in `owner_addresses` (`roll_addresses`: the mailing
+address and the fiduciary's, each its own source), once.
 
 Writes are batched Core inserts (executemany) rather than one ORM object per row, so a county's
 contacts land in seconds; values are encrypted on the way in by the `EncryptedString` type.
@@ -13,13 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import PurePath
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from contacts.dedupe import Contact as ValidatedContact
-from contacts.dedupe import ParcelOwner
+from contacts.dedupe import ParcelOwner, SourceKind
 from outreach.ledger.models import Contact, ContactSource, Owner, OwnerParcel, utc_now
 from outreach.ledger.owner_addresses import SeenAddress, record_owner_addresses
 from outreach.ledger.pii import current_keyring, mask_email, mask_phone
@@ -45,6 +48,38 @@ def source_ref(source_file: str, line: int, column: str) -> str:
     return f"{PurePath(source_file).name}:{line}:{column}"
 
 
+ROLL_SOURCE = "fl_dor_roll"
+ROLL_FIDUCIARY_SOURCE = "fl_dor_roll_fiduciary"
+
+
+def roll_addresses(owner_id: int, market_code: str, parcel: ParcelOwner,
+                   seen_at: datetime) -> list[SeenAddress]:
+    """The postal addresses the roll gives for an owner, each as its own source with the roll
+    record (`<market>:<parcel id>`) as reference: the owner's mailing address (source
+    `fl_dor_roll`) and the parcel's fiduciary (trustee, personal representative; source
+    `fl_dor_roll_fiduciary`, kind `fiduciary`, the fiduciary's name as addressee). A fiduciary
+    address that is the owner's mailing address (same street and ZIP) is not a second
+    address and is left out."""
+    reference = f"{market_code}:{parcel.parcel_id}"
+    mailing = SeenAddress(
+        owner_id=owner_id, kind="mailing", source_name=ROLL_SOURCE,
+        source_kind=SourceKind.ROLL_MAILING_ADDRESS.value, source_ref=reference,
+        seen_at=seen_at, line1=parcel.mailing.line1, line2=parcel.mailing.line2,
+        city=parcel.mailing.city, state=parcel.mailing.state, zip=parcel.mailing.zip)
+    found = [mailing]
+    fiduciary = parcel.fiduciary
+    if fiduciary is not None and fiduciary.address.line1.strip():
+        address = fiduciary.address
+        seen = SeenAddress(
+            owner_id=owner_id, kind="fiduciary", source_name=ROLL_FIDUCIARY_SOURCE,
+            source_kind=SourceKind.ROLL_FIDUCIARY_ADDRESS.value, source_ref=reference,
+            seen_at=seen_at, line1=address.line1, line2=address.line2, city=address.city,
+            state=address.state, zip=address.zip, addressee=fiduciary.name)
+        if seen.address_key != mailing.address_key:
+            found.append(seen)
+    return found
+
+
 def _chunks(rows: Sequence[dict[str, object]]) -> Iterable[Sequence[dict[str, object]]]:
     for start in range(0, len(rows), _BATCH):
         yield rows[start:start + _BATCH]
@@ -59,7 +94,8 @@ def store_contacts(
     contact_import_id: int | None = None,
 ) -> StoreReport:
     """Store `contacts` of one market. `owners` maps each owner key to one of its parcels (for
-    the owner's name and mailing address) and `owner_parcels` to all of its parcel ids."""
+    the owner's name and the roll's addresses, `roll_addresses`) and `owner_parcels` to all
+    of its parcel ids."""
     keyring = current_keyring()
     now = utc_now()
 
@@ -89,17 +125,9 @@ def store_contacts(
                 select(Owner.owner_key, Owner.owner_id).where(
                     Owner.market_code == market_code,
                     Owner.owner_key.in_(wanted_keys[start:start + _BATCH]))).tuples().all())
-        # The roll is the first source of each new owner's mailing address.
-        record_owner_addresses(session, [
-            SeenAddress(owner_id=owner_ids[row["owner_key"]], kind="mailing",
-                        source_name="fl_dor_roll", source_kind="roll_mailing_address",
-                        source_ref=f"{market_code}:{owners[row['owner_key']].parcel_id}",
-                        seen_at=now, line1=owners[row["owner_key"]].mailing.line1,
-                        line2=owners[row["owner_key"]].mailing.line2,
-                        city=owners[row["owner_key"]].mailing.city,
-                        state=owners[row["owner_key"]].mailing.state,
-                        zip=owners[row["owner_key"]].mailing.zip)
-            for row in new_owner_rows])
+    record_owner_addresses(session, [
+        address for key in wanted_keys
+        for address in roll_addresses(owner_ids[key], market_code, owners[key], now)])
 
     ids = list(owner_ids.values())
     linked: set[tuple[int, str]] = set()

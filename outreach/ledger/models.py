@@ -32,6 +32,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -413,6 +414,10 @@ class Message(Base):
     classification: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     decision: Mapped[str | None] = mapped_column(String(30))
     processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Inbound email only: the thread it continues, Message-IDs oldest first, space-separated
+    # (its References header, else its In-Reply-To); our answer's References is this plus the
+    # inbound Message-ID.
+    email_references: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
 
@@ -462,8 +467,8 @@ class ConversationState(Base):
 
 class OwnerAddress(Base):
     """A postal address seen for an owner, with where and when it was seen: the roll's
-    mailing address, a property-appraiser page, a vendor file. The owner row keeps the roll's
-    address for linking; this table keeps every source."""
+    mailing address, the roll's fiduciary (kind `fiduciary`), a property-appraiser page. The
+    owner row keeps the roll's address for linking; this table keeps every source."""
 
     __tablename__ = "owner_addresses"
     __table_args__ = (UniqueConstraint("owner_id", "kind", "source_name", "address_key"),)
@@ -480,15 +485,26 @@ class OwnerAddress(Base):
     city: Mapped[str | None] = mapped_column(String(100))
     state: Mapped[str | None] = mapped_column(String(40))
     zip: Mapped[str | None] = mapped_column(String(10))
+    # whom to address there when not the owner of record: the roll's fiduciary (migration 0008)
+    addressee: Mapped[str | None] = mapped_column(String(300))
     seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# The statuses of an open handoff (one per owner at most: `uq_handoffs_open_owner`).
+HANDOFF_OPEN_STATUSES = ("waiting", "claimed")
+HANDOFF_OPEN_CONDITION = "status IN ('waiting', 'claimed')"
 
 
 class Handoff(Base):
     """An interested seller handed to a human closer: why, which reply, who was notified and
-    how, and where it stands (`waiting` -> `claimed` -> `closed`)."""
+    how, and where it stands (`waiting` -> `claimed` -> `closed`). At most one open
+    (`waiting` or `claimed`) handoff per owner: a partial unique index."""
 
     __tablename__ = "handoffs"
-    __table_args__ = (Index("ix_handoffs_status_created", "status", "created_at"),)
+    __table_args__ = (Index("ix_handoffs_status_created", "status", "created_at"),
+                      Index("uq_handoffs_open_owner", "owner_id", unique=True,
+                            sqlite_where=text(HANDOFF_OPEN_CONDITION),
+                            postgresql_where=text(HANDOFF_OPEN_CONDITION)))
 
     handoff_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("owners.owner_id"), index=True)

@@ -1,5 +1,6 @@
-"""Owners' postal addresses as seen by each source (the roll, an appraiser page …), with the
-source's name, a reference (roll parcel, page URL) and the time it was seen.
+"""Owners' postal addresses as seen by each source (the roll's mailing address, the roll's
+fiduciary, an appraiser page …), with the source's name, a reference (roll parcel, page URL)
+and the time it was seen.
 
 One row per (owner, kind, source, address): seeing the same address from the same source
 again adds nothing; a different address from another source is kept beside it, so an
@@ -33,6 +34,8 @@ class SeenAddress:
     city: str | None = None
     state: str | None = None
     zip: str | None = None
+    addressee: str | None = None
+    """Whom to address there when not the owner of record (the roll's fiduciary)."""
 
     @property
     def address_key(self) -> str:
@@ -60,6 +63,7 @@ def record_owner_addresses(session: Session, addresses: Iterable[SeenAddress]) -
             source_kind=address.source_kind, source_ref=address.source_ref[:500],
             address_key=address.address_key, line1=address.line1, line2=address.line2 or None,
             city=address.city or None, state=address.state or None,
-            zip=(address.zip or "")[:10] or None, seen_at=address.seen_at))
+            zip=(address.zip or "")[:10] or None, addressee=address.addressee or None,
+            seen_at=address.seen_at))
         added += 1
     return added

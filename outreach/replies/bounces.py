@@ -1,4 +1,5 @@
-"""Recognising a bounce in the replies mailbox, and which of our messages it is about.
+"""Recognising a bounce or a complaint in the replies mailbox, and which of our messages it is
+about.
 
 `read_bounce(message)` returns a `Bounce` or None:
 
@@ -16,6 +17,14 @@
 The original Message-ID comes from the attached `message/rfc822` or `text/rfc822-headers`
 part, else from a "Message-ID:" line quoted in the text (qmail). The caller finds our
 outbound message by that id (`messages.provider_message_id`).
+
+`read_complaint(message)` returns a `Complaint` or None: a feedback report (RFC 5965, ARF:
+`multipart/report; report-type=feedback-report`), which mailbox providers' feedback loops
+send when a recipient marks our email as spam. The `message/feedback-report` part gives
+`Feedback-Type` (abuse, fraud, virus, other; `not-spam` and `auth-failure` are reports but
+no complaint; a report without the field is taken as abuse), `Original-Rcpt-To` (often
+redacted) and `Reporting-MTA`; the original's Message-ID comes from the attached original or
+its headers, as for a bounce.
 """
 
 from __future__ import annotations
@@ -29,6 +38,10 @@ from typing import Literal
 from outreach.replies.email_parsing import header_text, part_text, sender_address
 
 BounceKind = Literal["permanent", "transient", "notice"]
+# Feedback types that are a recipient's complaint (RFC 5965 section 7.3 and the older
+# opt-out types); others (not-spam, auth-failure, dkim …) are reports to note, not to act on.
+COMPLAINT_FEEDBACK_TYPES = frozenset({"abuse", "fraud", "virus", "other", "opt-out",
+                                      "opt-out-list"})
 
 _BOUNCE_SENDERS = ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon")
 _ORIGINAL_TYPES = ("message/rfc822", "message/global", "text/rfc822-headers",
@@ -219,3 +232,67 @@ def read_bounce(message: EmailMessage) -> Bounce | None:
             if standard is not None:
                 return standard
     return _non_standard(message)
+
+
+@dataclass(frozen=True)
+class Complaint:
+    """A feedback report (ARF) about one of our emails."""
+
+    feedback_type: str  # lower-case; "abuse" when the report names none
+    recipient: str | None  # Original-Rcpt-To (providers often redact it)
+    reporter: str | None  # Reporting-MTA, else the report's sender
+    user_agent: str | None
+    original_message_id: str | None
+
+    @property
+    def is_complaint(self) -> bool:
+        return self.feedback_type in COMPLAINT_FEEDBACK_TYPES
+
+    def describe(self) -> str:
+        parts = [f"feedback-type {self.feedback_type}"]
+        if self.recipient:
+            parts.append(f"recipient {self.recipient}")
+        if self.reporter:
+            parts.append(f"reported by {self.reporter}")
+        if self.user_agent:
+            parts.append(self.user_agent)
+        return "; ".join(parts)[:1000]
+
+
+def _feedback_fields(message: EmailMessage) -> Message | None:
+    """The header block of the message/feedback-report part."""
+    for part in message.walk():
+        if part.get_content_type() != "message/feedback-report":
+            continue
+        payload = part.get_payload()
+        if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+            return payload[0]
+        if isinstance(payload, str):
+            return HeaderParser().parsestr(payload)
+    return None
+
+
+def read_complaint(message: EmailMessage) -> Complaint | None:
+    """The complaint (or other feedback report) this message carries, or None when it is no
+    feedback report."""
+    if message.get_content_type() != "multipart/report":
+        return None
+    report_type = str(message.get_param("report-type", "", header="content-type")).lower()
+    if report_type != "feedback-report":
+        return None
+    fields = _feedback_fields(message)
+
+    def field(name: str) -> str | None:
+        value = fields.get(name) if fields is not None else None
+        text = " ".join(str(value).split()) if value is not None else ""
+        return text or None
+
+    reporter = field("Reporting-MTA")
+    if reporter and ";" in reporter:
+        reporter = reporter.split(";", 1)[1].strip() or None
+    return Complaint(feedback_type=(field("Feedback-Type") or "abuse").lower(),
+                     recipient=_address_of(field("Original-Rcpt-To")
+                                           or field("Removal-Recipient")),
+                     reporter=reporter or sender_address(message),
+                     user_agent=field("User-Agent"),
+                     original_message_id=_original_message_id(message))

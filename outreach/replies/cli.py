@@ -49,7 +49,7 @@ def eval_command(
                          "classify; 'not measured' when none is reachable).")] = "all",
     split: Annotated[list[str] | None, typer.Option(
         "--split", help="Only these splits of tests/eval/intent.yaml (dev, holdout, "
-                        "holdout2, holdout3; repeatable; default all).")] = None,
+                        "holdout2 to holdout5; repeatable; default all).")] = None,
     check: Annotated[bool, typer.Option(
         "--check", help="Exit 1 when a target is missed (opt-out recall 100 %, no false "
                         "opt-out, rules accuracy >= 90 %).")] = False,

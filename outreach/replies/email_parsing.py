@@ -12,6 +12,9 @@ call them, and the tests feed them the .eml files in tests/fixtures/email/.
   it; a message without one gets a stable synthetic id (sha256 of its headers and body) so a
   re-read is recognised as the same message.
 - `thread_references(message)`: In-Reply-To first, then References newest first, deduplicated.
+- `references_chain(message)`: the thread the message continues, oldest first (References,
+  else In-Reply-To), stored with an inbound email; `answer_threading(message_id, chain)`
+  turns it into the In-Reply-To and References of our answer (RFC 5322 3.6.4).
 - `auto_reply_reason(message)`: why the message is an automatic answer (RFC 3834
   `Auto-Submitted`, `X-Autoreply`, `Precedence: auto_reply / bulk / junk`, an "Out of Office"
   / "Automatic reply" subject), or None.
@@ -35,6 +38,7 @@ from typing import cast
 
 SYNTHETIC_ID_DOMAIN = "synthetic.wholesaler.invalid"
 MAX_HEADER_ID_LENGTH = 200  # messages.provider_message_id is String(200)
+MAX_REFERENCES = 20  # the first id of a thread and the newest ones (long threads are trimmed)
 
 _MSGID = re.compile(r"<[^<>\s]+>")
 _INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
@@ -112,6 +116,33 @@ def thread_references(message: EmailMessage) -> tuple[str, ...]:
         if found not in ordered:
             ordered.append(found)
     return tuple(ordered)
+
+
+def references_chain(message: EmailMessage) -> tuple[str, ...]:
+    """The thread this message continues, oldest first: its References, else its In-Reply-To
+    (a client that sets no References), deduplicated."""
+    found = _ids_in(header_text(message, "References")) or \
+        _ids_in(header_text(message, "In-Reply-To"))
+    return tuple(dict.fromkeys(found))
+
+
+def answer_threading(message_id: str | None,
+                     chain: str | tuple[str, ...] | None) -> tuple[str | None, tuple[str, ...]]:
+    """(In-Reply-To, References) of our answer to an email with `message_id` that continued
+    `chain` (its `references_chain`, or that stored space-separated): In-Reply-To is its
+    Message-ID, References the chain followed by it, trimmed to the thread's first id and
+    the newest ones. A synthetic id (the message had none) is no id to answer."""
+    parents = chain.split() if isinstance(chain, str) else list(chain or ())
+    ids = [found for value in parents for found in _ids_in(value)]
+    answered = _ids_in(message_id)
+    reply_to = answered[0] if answered and not answered[0].endswith(
+        f"@{SYNTHETIC_ID_DOMAIN}>") else None
+    ids = [found for found in dict.fromkeys(ids) if found != reply_to]
+    if reply_to is not None:
+        ids.append(reply_to)
+    if len(ids) > MAX_REFERENCES:
+        ids = [ids[0], *ids[-(MAX_REFERENCES - 1):]]
+    return reply_to, tuple(ids)
 
 
 def _first_address(message: EmailMessage, name: str) -> str | None:

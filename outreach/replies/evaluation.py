@@ -15,7 +15,7 @@ Methods:
 The opt-out path alone is always measured: recall on the opt-outs of both sets, false
 opt-outs, and opt-in / HELP exactness on tests/eval/opt_out.yaml.
 
-`wholesaler replies eval [--method rules|llm|all] [--split dev|holdout|holdout2|holdout3]
+`wholesaler replies eval [--method rules|llm|all] [--split dev|holdout|holdout2 … holdout5]
 [--check]` prints `render_report(...)`; `--check` exits 1 when a target is missed (opt-out
 recall 100 %, no false opt-out, rules accuracy >= 90 %). bench/classify_replies.py and the
 tests use the same functions.

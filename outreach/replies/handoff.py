@@ -3,7 +3,10 @@
 `start_handoff` (inside the decision's transaction): one `handoffs` row per owner while one is
 `waiting` or `claimed` (a second interested reply reuses it), human takeover on the
 conversation (no more automatic replies), the lead moved to `interested`, the drips stopped
-(reason `handoff`) and every pending touch cancelled (the caller does the last two).
+(reason `handoff`) and every pending touch cancelled (the caller does the last two). The
+database holds the rule too (the partial unique index `uq_handoffs_open_owner`): when two
+interested replies of one owner are processed at the same instant, the second insert fails
+and that reply is attached to the handoff the first one opened (no second notice).
 
 `notice_plans` then builds the closer's two notices (SMS and email, purpose `staff_notice`
 in the gate, `handoff_notice` in the ledger) with the last messages of the conversation and a
@@ -28,11 +31,12 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from markets.schema import HandoffSettings, Market
 from outreach.ledger.db import ledger_session
-from outreach.ledger.models import Handoff, Message, Owner
+from outreach.ledger.models import HANDOFF_OPEN_STATUSES, Handoff, Message, Owner
 from outreach.ledger.pii import mask_email, mask_phone
 from outreach.replies import actions
 from outreach.replies.respond import ReplyPlan
@@ -41,7 +45,7 @@ log = logging.getLogger(__name__)
 
 DASHBOARD_URL_ENV = "WHOLESALER_DASHBOARD_URL"
 DEFAULT_DASHBOARD_URL = "http://localhost:8501"
-OPEN_STATUSES = ("waiting", "claimed")
+OPEN_STATUSES = HANDOFF_OPEN_STATUSES
 CONVERSATION_MESSAGES = 8
 
 
@@ -76,20 +80,28 @@ def dashboard_link(owner_id: int, environ: Mapping[str, str] | None = None) -> s
 def start_handoff(session: Session, owner_id: int, market: Market, trigger: Message,
                   reason: str, at: datetime) -> tuple[Handoff, bool]:
     """The owner's open handoff, or a new one; True when it was created now. Sets human
-    takeover and the lead status `interested`."""
-    existing = session.scalar(select(Handoff).where(
-        Handoff.owner_id == owner_id, Handoff.status.in_(OPEN_STATUSES))
-        .order_by(Handoff.handoff_id.desc()).limit(1))
+    takeover and the lead status `interested`. When another transaction opened one at the
+    same time, the unique index refuses this insert (it waits for that transaction on
+    PostgreSQL) and the handoff it opened is returned (False)."""
     actions.set_conversation(session, owner_id, "handoff", at, takeover=True)
     actions.lead_status(session, owner_id, "interested", f"handoff: {reason}", at)
+    existing = open_handoff(session, owner_id)
     if existing is not None:
         return existing, False
     closer = closer_for(market)
     row = Handoff(owner_id=owner_id, market_code=market.code,
                   trigger_message_id=trigger.message_id, reason=reason[:200], status="waiting",
                   closer=closer.closer_name if closer else None, created_at=at)
-    session.add(row)
-    session.flush()
+    try:
+        with actions.savepoint(session):  # a refused insert undoes only itself
+            session.add(row)
+    except IntegrityError:
+        existing = open_handoff(session, owner_id)
+        if existing is None:  # the conflict was not the open handoff: not ours to hide
+            raise
+        log.info("owner %s: a handoff was opened concurrently (handoff %s); reply %s is "
+                 "attached to it", owner_id, existing.handoff_id, trigger.message_id)
+        return existing, False
     return row, True
 
 

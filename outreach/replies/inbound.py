@@ -70,6 +70,9 @@ class InboundMessage:
     subject: str | None = None
     opt_out_type: str | None = None  # Twilio OptOutType: "STOP" | "START" | "HELP"
     in_reply_to: tuple[str, ...] = ()  # email In-Reply-To + References (our outbound ids)
+    # email: the thread it continues, oldest first (References, else In-Reply-To); stored in
+    # `messages.email_references` so our answer carries In-Reply-To and References
+    references: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -251,6 +254,7 @@ def _store(session: Session, message: InboundMessage, key: str) -> InboundReceip
                   subject=message.subject, body=message.body, provider=message.provider,
                   provider_message_id=message.provider_message_id, status="received",
                   in_reply_to_id=thread.message_id if thread is not None else None,
+                  email_references=" ".join(message.references) or None,
                   created_at=at)
     session.add(row)
     session.flush()
@@ -270,14 +274,21 @@ def _store(session: Session, message: InboundMessage, key: str) -> InboundReceip
     return InboundReceipt(row.message_id, False, owner_id, opted_out)
 
 
-def apply_opt_out(session: Session, row: Message, result: OptOutResult, at: datetime) -> bool:
-    """Record the opt-out of inbound `row` and stop everything for the person: the
-    suppression, every drip (reason opt_out), every pending outbound message, the lead
-    status and the conversation state. Returns True when a new suppression was recorded
-    (False: one was already in force)."""
-    detail = f"{row.channel} reply: rule {result.rule} matched {result.matched!r}"
-    suppression = actions.record_opt_out(session, row, detail, at)
-    if row.owner_id is not None:
+def apply_opt_out(session: Session, row: Message, result: OptOutResult, at: datetime, *,
+                  scope: actions.OptOutScope = actions.REPLY_OPT_OUT) -> bool:
+    """Record the opt-out carried by `row` and stop what `scope` says. A reply's opt-out
+    (default; `row` the inbound reply) stops everything for the person: the suppression,
+    every drip (reason opt_out), every pending outbound message, the lead status and the
+    conversation state. A feedback-loop complaint (`actions.EMAIL_COMPLAINT`; `row` the
+    outbound email complained about) suppresses that address for email and cancels the
+    person's pending emails. Returns True when a new suppression was recorded (False: one
+    was already in force)."""
+    what = (f"{row.channel} reply" if scope.whole_person
+            else f"{scope.reason} about message {row.message_id}")
+    detail = f"{what}: rule {result.rule} matched {result.matched!r}"
+    suppression = actions.record_opt_out(session, row, detail, at, channel=scope.channel,
+                                         reason=scope.reason)
+    if row.owner_id is not None and scope.whole_person:
         actions.stop_drips(session, row.owner_id, "opt_out")
         actions.cancel_pending(session, row.owner_id, at,
                                f"opt-out in message {row.message_id}",
@@ -285,9 +296,13 @@ def apply_opt_out(session: Session, row: Message, result: OptOutResult, at: date
         actions.lead_status(session, row.owner_id, "opted_out",
                             f"message {row.message_id}: {result.rule}", at)
         actions.set_conversation(session, row.owner_id, "opted_out", at)
-    session.add(MessageEvent(message_id=row.message_id, status="opted_out", source="reply",
-                             detail=(detail if suppression is not None
-                                     else detail + " (an opt-out was already in force)"),
+    elif row.owner_id is not None:
+        actions.cancel_pending(session, row.owner_id, at, detail,
+                               keep_purposes=("handoff_notice",), channel=scope.channel)
+    session.add(MessageEvent(message_id=row.message_id, status=scope.event_status,
+                             source=scope.event_source,
+                             detail=(detail if suppression is not None else
+                                     f"{detail} (the same {scope.reason} was already in force)"),
                              at=at))
     return suppression is not None
 

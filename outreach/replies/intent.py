@@ -93,7 +93,13 @@ class IntentRules(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: int = Field(ge=1)
     priority: list[Literal["interested", "not_interested", "question", "wrong_number"]]
+    # Intents that win only when no other intent scored (a question that also shows interest
+    # or refusal is that interest or refusal).
+    only_alone: list[Literal["interested", "not_interested", "question", "wrong_number"]] = (
+        Field(default_factory=list))
     unknown_confidence: float = Field(ge=0, le=1)
+    # Word families a pattern inserts with `{name}` (e.g. every spelling of "interested").
+    vocabulary: dict[str, str] = Field(default_factory=dict)
     # Patterns of replies that address the classifier (prompt injection): always `unknown`.
     instructions: list[str] = Field(default_factory=list)
     intents: dict[Literal["interested", "not_interested", "question", "wrong_number"],
@@ -110,18 +116,22 @@ class RulesIntentClassifier:
         self._patterns: list[tuple[Intent, float, re.Pattern[str]]] = []
         for intent, patterns in rules.intents.items():
             for index, item in enumerate(patterns):
-                try:
-                    self._patterns.append((intent, item.weight, re.compile(item.pattern)))
-                except re.error as error:
-                    raise IntentRulesError(f"{source}: intents.{intent}.{index}.pattern: "
-                                           f"{error}") from None
+                self._patterns.append((intent, item.weight, self._compile(
+                    item.pattern, f"{source}: intents.{intent}.{index}.pattern")))
         self._rank = {intent: position for position, intent in enumerate(rules.priority)}
-        self._instructions: list[re.Pattern[str]] = []
-        for index, pattern in enumerate(rules.instructions):
-            try:
-                self._instructions.append(re.compile(pattern))
-            except re.error as error:
-                raise IntentRulesError(f"{source}: instructions.{index}: {error}") from None
+        self._instructions = [self._compile(pattern, f"{source}: instructions.{index}")
+                              for index, pattern in enumerate(rules.instructions)]
+
+    def _compile(self, pattern: str, where: str) -> re.Pattern[str]:
+        """The pattern with each `{name}` replaced by that vocabulary entry, compiled."""
+        try:
+            expanded = re.sub(r"\{([a-z_]+)\}",
+                              lambda match: self.rules.vocabulary[match.group(1)], pattern)
+            return re.compile(expanded)
+        except KeyError as error:
+            raise IntentRulesError(f"{where}: unknown vocabulary entry {error}") from None
+        except re.error as error:
+            raise IntentRulesError(f"{where}: {error}") from None
 
     def classify(self, text: str) -> IntentResult:
         normalised = normalise(text)
@@ -142,6 +152,9 @@ class RulesIntentClassifier:
         if not scores:
             return IntentResult("unknown", self.rules.unknown_confidence, "rules",
                                 reason="no rule matched")
+        if any(intent not in self.rules.only_alone for intent in scores):
+            scores = {intent: score for intent, score in scores.items()
+                      if intent not in self.rules.only_alone}
         ranked = sorted(scores.items(), key=lambda item: (-item[1], self._rank.get(item[0], 99)))
         best_intent, best = ranked[0]
         second = ranked[1][1] if len(ranked) > 1 else 0.0

@@ -1,4 +1,4 @@
-"""The IMAP poller: email replies and bounces from the replies mailbox into the ledger.
+"""The IMAP poller: email replies, bounces and complaints from the replies mailbox into the
 
 `poll_mailbox(engine, settings, limit=...)` logs in (IMAP over TLS, STARTTLS, or plain on a
 loopback host for tests), SELECTs the folder, compares its UIDVALIDITY with the
@@ -16,6 +16,14 @@ INTERNALDATE)` in batches, and for each message, in UID order:
    does. Transient (4.x.x, `Action: delayed`): an event only. Delivery notices
    (`delivered`, `relayed`) and bounces of mail we cannot find are written to `audit_log`.
    The bounce report itself is not stored as an inbound message.
+   A **complaint** (a feedback-loop report, RFC 5965 ARF, `bounces.read_complaint`) is read
+   first: its original Message-ID (or the reported recipient) finds our outbound email as
+   for a bounce, and the complaint goes through the opt-out path
+   (`inbound.apply_opt_out` with `actions.EMAIL_COMPLAINT`): that address is suppressed for
+   email with reason `complaint`, the person's pending emails are cancelled, and the email
+   gets a `complained` event (source `imap`, naming the report). Reports that are no
+   complaint (`not-spam`, `auth-failure`) and complaints about mail we cannot find go to
+   `audit_log`; reports are never stored as inbound messages.
 2. **Unreadable**: no sender address can be read: written to `audit_log` with the UID and
    skipped.
 3. **Reply or auto-reply**: the new text (`email_parsing.new_text`) is handed to
@@ -71,7 +79,7 @@ from outreach.ledger.models import (
     MessageEvent,
     Suppression,
 )
-from outreach.replies.bounces import Bounce, read_bounce
+from outreach.replies.bounces import Bounce, Complaint, read_bounce, read_complaint
 from outreach.replies.email_parsing import (
     auto_reply_reason,
     header_text,
@@ -81,6 +89,7 @@ from outreach.replies.email_parsing import (
     parse_email,
     received_at_of,
     recipient_address,
+    references_chain,
     sender_address,
     thread_references,
 )
@@ -188,6 +197,9 @@ class PollReport:
     bounces_transient: int = 0
     bounce_notices: int = 0
     bounces_unmatched: int = 0
+    complaints: int = 0
+    complaints_unmatched: int = 0
+    feedback_notices: int = 0
     unreadable: int = 0
     failed: int = 0
     processed: int = 0
@@ -348,23 +360,24 @@ def _audit(engine: Engine, action: str, ctx: _Context, uid: int,
                                detail={"account": ctx.settings.account, **detail}))
 
 
-def _find_outbound(engine: Engine, bounce: Bounce) -> int | None:
-    """Our outbound email the bounce is about: by the original Message-ID, else the newest
-    outbound email to the failed recipient."""
+def _find_outbound(engine: Engine, original_message_id: str | None,
+                   recipient: str | None) -> int | None:
+    """Our outbound email a bounce or complaint is about: by the original Message-ID, else
+    the newest outbound email to the recipient it names."""
     from outreach.ledger.pii import current_keyring
 
     with ledger_session(engine) as session:
-        if bounce.original_message_id:
-            bare = bounce.original_message_id.strip("<>")
+        if original_message_id:
+            bare = original_message_id.strip("<>")
             found = session.scalar(select(Message.message_id).where(
                 Message.direction == "outbound", Message.channel == "email",
                 Message.provider_message_id.in_([f"<{bare}>", bare]))
                 .order_by(Message.message_id.desc()).limit(1))
             if found is not None:
                 return found
-        if bounce.recipient:
+        if recipient:
             hashes = {current_keyring().lookup_hash("email", form)
-                      for form in (bounce.recipient, bounce.recipient.lower())}
+                      for form in (recipient, recipient.lower())}
             return session.scalar(select(Message.message_id).where(
                 Message.direction == "outbound", Message.channel == "email",
                 Message.counterpart_hash.in_(hashes), Message.sent_at.is_not(None))
@@ -379,7 +392,7 @@ def _apply_bounce(ctx: _Context, uid: int, bounce_id: str, bounce: Bounce,
         _audit(ctx.engine, "imap_delivery_notice", ctx, uid,
                {"message_id": bounce_id, "bounce": bounce.describe()})
         return
-    outbound_id = _find_outbound(ctx.engine, bounce)
+    outbound_id = _find_outbound(ctx.engine, bounce.original_message_id, bounce.recipient)
     if outbound_id is None:
         report.bounces_unmatched += 1
         _audit(ctx.engine, "imap_bounce_unmatched", ctx, uid,
@@ -430,6 +443,46 @@ def _apply_bounce(ctx: _Context, uid: int, bounce_id: str, bounce: Bounce,
             stop_enrollment(session.get(Enrollment, message.enrollment_id), "bounce")
 
 
+def _apply_complaint(ctx: _Context, uid: int, report_id: str, complaint: Complaint,
+                     report: PollReport) -> None:
+    """A feedback report: a complaint about our email is an opt-out of that address, recorded
+    by the opt-out path (`inbound.apply_opt_out`, scope `actions.EMAIL_COMPLAINT`); anything
+    else is noted in `audit_log`."""
+    from outreach.replies.actions import EMAIL_COMPLAINT
+    from outreach.replies.inbound import apply_opt_out
+    from outreach.replies.opt_out import OptOutResult
+
+    if not complaint.is_complaint:
+        report.feedback_notices += 1
+        _audit(ctx.engine, "imap_feedback_report", ctx, uid,
+               {"message_id": report_id, "original_message_id": complaint.original_message_id,
+                "report": complaint.describe()})
+        return
+    outbound_id = _find_outbound(ctx.engine, complaint.original_message_id,
+                                 complaint.recipient)
+    if outbound_id is None:
+        report.complaints_unmatched += 1
+        _audit(ctx.engine, "imap_complaint_unmatched", ctx, uid,
+               {"message_id": report_id, "original_message_id": complaint.original_message_id,
+                "report": complaint.describe()})
+        return
+    rule = f"feedback report {report_id}"  # in the event's detail: a re-read is recognised
+    with ledger_session(ctx.engine) as session:
+        message = session.get(Message, outbound_id)
+        if message is None or message.counterpart_hash is None:  # no person's address
+            return
+        seen = session.scalar(select(MessageEvent.message_event_id).where(
+            MessageEvent.message_id == outbound_id,
+            MessageEvent.status == EMAIL_COMPLAINT.event_status,
+            MessageEvent.detail.contains(f"rule {rule} matched", autoescape=True)).limit(1))
+        if seen is not None:  # a re-read of the same report
+            report.duplicates += 1
+            return
+        report.complaints += 1
+        apply_opt_out(session, message, OptOutResult("opt_out", complaint.describe(), rule),
+                      ctx.now, scope=EMAIL_COMPLAINT)
+
+
 def _mark_auto_reply(engine: Engine, message_id: int, reason: str, at: datetime) -> None:
     with ledger_session(engine) as session:
         row = session.get(Message, message_id)
@@ -449,6 +502,10 @@ def _handle(ctx: _Context, uid: int, line: bytes, raw: bytes, report: PollReport
 
     message: EmailMessage = parse_email(raw)
     provider_id = message_id_of(message, raw)
+    complaint = read_complaint(message)
+    if complaint is not None:
+        _apply_complaint(ctx, uid, provider_id, complaint, report)
+        return
     bounce = read_bounce(message)
     if bounce is not None:
         _apply_bounce(ctx, uid, provider_id, bounce, report)
@@ -467,7 +524,7 @@ def _handle(ctx: _Context, uid: int, line: bytes, raw: bytes, report: PollReport
         channel="email", provider="imap", provider_message_id=provider_id,
         from_address=sender, to_address=recipient_address(message), body=new_text(message),
         received_at=received_at, subject=header_text(message, "Subject"),
-        in_reply_to=thread_references(message)))
+        in_reply_to=thread_references(message), references=references_chain(message)))
     if auto is not None:  # marked processed again on a re-read: a crash may have come between
         _mark_auto_reply(ctx.engine, receipt.message_id, auto, ctx.now)
     if receipt.is_duplicate:

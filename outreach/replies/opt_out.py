@@ -65,7 +65,7 @@ class OptOutRulesError(ValueError):
 class _Keywords(BaseModel):
     model_config = ConfigDict(extra="forbid")
     opt_out: list[str] = Field(min_length=1)
-    opt_out_spanish: list[str] = Field(default_factory=list)
+    opt_out_other_languages: list[str] = Field(default_factory=list)
     opt_in: list[str] = Field(min_length=1)
     help: list[str] = Field(min_length=1)
 
@@ -151,7 +151,7 @@ class OptOutDetector:
 
     def __init__(self, rules: OptOutRules, source: str = "<rules>") -> None:
         self.rules = rules
-        opt_out = rules.keywords.opt_out + rules.keywords.opt_out_spanish
+        opt_out = rules.keywords.opt_out + rules.keywords.opt_out_other_languages
         self._opt_out_keywords = [tuple(normalise(word).split()) for word in opt_out]
         self._misspelled = [tuple(normalise(word).split()) for word in rules.misspellings.listed]
         self._strong = [tuple(normalise(word).split()) for word in rules.strong_keywords]

@@ -16,7 +16,10 @@ A row that exists already is never sent again (a retried sweep after a crash), e
 which `retry_deferred_replies` sends when the gate allows.
 
 Emails carry the sender's identity, postal address and an unsubscribe link in every reply
-(the footer), so every reply email is CAN-SPAM complete whatever its purpose.
+(the footer), so every reply email is CAN-SPAM complete whatever its purpose. An email answer
+to a seller's email carries `In-Reply-To` (the seller's Message-ID) and `References` (the
+thread stored with the inbound row, then that id), so the seller's mail client threads it;
+the closer's notices are not part of that thread.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from outreach.ledger.db import ledger_session
 from outreach.ledger.models import Contact, Message, MessageEvent, Owner, OwnerParcel
 from outreach.ledger.models import Enrollment as EnrollmentRow
 from outreach.ledger.pii import current_keyring
+from outreach.replies.email_parsing import answer_threading
 from outreach.sending import (
     DEFERRED_REFUSALS,
     PLACEHOLDER_UNSUBSCRIBE_BASE,
@@ -189,6 +193,15 @@ def _counterpart_hash(channel: str, address: str) -> str:
                                address.strip() if channel == "sms" else address.strip().lower())
 
 
+def _threading(session: Session, inbound_id: int | None) -> tuple[str | None, tuple[str, ...]]:
+    """(In-Reply-To, References) of an email answer to inbound message `inbound_id`; none
+    when that message is no email of the seller's."""
+    inbound = session.get(Message, inbound_id) if inbound_id is not None else None
+    if inbound is None or inbound.direction != "inbound" or inbound.channel != "email":
+        return None, ()
+    return answer_threading(inbound.provider_message_id, inbound.email_references)
+
+
 @dataclass(frozen=True)
 class _Attempt:
     message_id: int
@@ -224,11 +237,15 @@ def _plan(session: Session, plan: ReplyPlan, channels: Channels, now: datetime,
     market = plan.market
     unsubscribe_url = html_part = None
     body = plan.body
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
     if plan.channel == "email":
         base = config.wholesaler_unsubscribe_base_url or PLACEHOLDER_UNSUBSCRIBE_BASE
         token = unsubscribe_token(message.message_id, counterpart_hash, secret)
         unsubscribe_url = f"{base}/{token}"
         body, html_part = _email_parts(plan.body, market, unsubscribe_url)
+        if not staff:
+            in_reply_to, references = _threading(session, plan.in_reply_to_id)
     message.body = body
     message.subject = plan.subject
     if plan.channel == "sms":
@@ -276,7 +293,7 @@ def _plan(session: Session, plan: ReplyPlan, channels: Channels, now: datetime,
             status_callback_url=callback_url_for(
                 config.wholesaler_twilio_status_callback_url, message.message_id)
             if plan.channel == "sms" else None,
-            attempted_at=datetime.now(UTC)))
+            attempted_at=datetime.now(UTC), in_reply_to=in_reply_to, references=references))
     codes = tuple(dict.fromkeys(decision.refusal_codes))
     detail = "; ".join(f"{check.code}: {check.detail}" for check in decision.reasons)
     message.error_code = codes[0][:60]

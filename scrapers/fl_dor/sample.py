@@ -17,8 +17,10 @@ numpy and polars and appended to the files in order, so memory stays bounded by 
 Files are written under a temporary name in the same folder and renamed when complete.
 
 Conventions of this generator (not DOR definitions): FIDU_CD "1" is a trustee and "2" a
-personal representative; PARCEL_ID is Orange-style, 15 digits: range, township, section,
-subdivision (4), block (2), lot (3); STATE_PAR_ID is "C", CO_NO and PARCEL_ID.
+personal representative; trustees share the trust's mailing address, about half the personal
+representatives have an address of their own; PARCEL_ID is Orange-style, 15 digits: range,
+township, section, subdivision (4), block (2), lot (3); STATE_PAR_ID is "C", CO_NO and
+PARCEL_ID.
 """
 
 from __future__ import annotations
@@ -1110,6 +1112,8 @@ def _owner_columns(rng: np.random.Generator, plan: _Plan, owner: np.ndarray, pla
         FIDU_CD=pl.when(fiduciary).then(
             pl.when(t == _TRUST).then(pl.lit("1")).otherwise(pl.lit("2"))),
         fiduciary=fiduciary,
+        # half the personal representatives live elsewhere; trustees use the trust's address
+        fiduciary_elsewhere=fiduciary & (t == _ESTATE) & (pl.col("fidu_draw") < 0.3),
     )
     return out
 
@@ -1147,6 +1151,14 @@ def _nal_frame(v: dict[str, Any]) -> pl.DataFrame:
     portability = v["portability"]
     fiduciary = owners["fiduciary"].to_numpy()
     mail = {c: owners[c] for c in ("OWN_ADDR1", "OWN_CITY", "OWN_STATE", "OWN_ZIPCD")}
+    # A fiduciary living elsewhere gets the previous row's mailing address (no extra draws,
+    # so every other column stays as it was); the others share the owner's mailing address.
+    elsewhere = owners["fiduciary_elsewhere"].to_numpy()
+    previous = pl.Series(np.roll(np.arange(n), 1))
+    fidu_mail = {c: pl.select(pl.when(pl.lit(pl.Series(elsewhere)))
+                              .then(pl.lit(series.gather(previous)))
+                              .otherwise(pl.lit(series))).to_series()
+                 for c, series in mail.items()}
     pid = v["pid"]
     public = v["owner"] == _GOVT
 
@@ -1190,10 +1202,10 @@ def _nal_frame(v: dict[str, Any]) -> pl.DataFrame:
         **mail,
         "OWN_STATE_DOM": owners["OWN_STATE_DOM"],
         "FIDU_NAME": owners["FIDU_NAME"],
-        "FIDU_ADDR1": _when(fiduciary, mail["OWN_ADDR1"]),
-        "FIDU_CITY": _when(fiduciary, mail["OWN_CITY"]),
-        "FIDU_STATE": _when(fiduciary, mail["OWN_STATE"]),
-        "FIDU_ZIPCD": _when(fiduciary, mail["OWN_ZIPCD"]),
+        "FIDU_ADDR1": _when(fiduciary, fidu_mail["OWN_ADDR1"]),
+        "FIDU_CITY": _when(fiduciary, fidu_mail["OWN_CITY"]),
+        "FIDU_STATE": _when(fiduciary, fidu_mail["OWN_STATE"]),
+        "FIDU_ZIPCD": _when(fiduciary, fidu_mail["OWN_ZIPCD"]),
         "FIDU_CD": owners["FIDU_CD"],
         "S_LEGAL": v["legal"],
         "MKT_AR": text["mkt_ar"],

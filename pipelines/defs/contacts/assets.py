@@ -1,7 +1,11 @@
 """Owner contacts per market: the vendor files a market's YAML names, validated, linked to the
-roll's parcels, deduplicated and stored in the ledger (`contacts/owner_contacts`), then
-scrubbed against the do-not-call lists (`contacts/dnc_scrub`). Checks: every stored phone is
-E.164, no owner holds the same phone twice, and the coverage of Tier A and B+ leads."""
+roll's parcels, deduplicated and stored in the ledger (`contacts/owner_contacts`); the Tier A
+and B+ leads still without a contact sent to the skip-trace API when one is configured
+(`contacts/skip_trace`); then every phone scrubbed against the do-not-call lists
+(`contacts/dnc_scrub`), and the leads' phones given a Twilio line type when lookups are
+switched on (`contacts/line_type_lookup`). The two paid steps do nothing but say why when
+they are not configured. Checks: every stored phone is E.164, no owner holds the same phone
+twice, and the coverage of Tier A and B+ leads."""
 
 
 import re
@@ -9,23 +13,40 @@ from pathlib import Path
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
+from pydantic import Field
 from sqlalchemy import func, select
 
 from outreach.ledger.db import ledger_session
 from outreach.ledger.models import Contact, Owner
+from outreach.service_settings import ServiceSettingsError
 from pipelines.contacts_import import (
     ContactImportError,
     domain_checker_for,
     import_contact_files,
     lead_coverage,
+    lead_parcel_ids,
     roll_owners,
     scrub_market,
 )
+from pipelines.contacts_lookup import (
+    LineTypeLookupOff,
+    configured_line_type_lookup,
+    lookup_market_line_types,
+)
 from pipelines.partitions import market_partitions
 from pipelines.resources import LedgerResource, MarketsResource
+from pipelines.skip_trace import (
+    SkipTraceOff,
+    configured_skip_trace_provider,
+    trace_with_provider,
+    untraced_leads,
+)
 
 OWNER_CONTACTS = dg.AssetKey(["contacts", "owner_contacts"])
+SKIP_TRACE = dg.AssetKey(["contacts", "skip_trace"])
 DNC_SCRUB = dg.AssetKey(["contacts", "dnc_scrub"])
+LINE_TYPE_LOOKUP = dg.AssetKey(["contacts", "line_type_lookup"])
+LEAD_SCORES = dg.AssetKey(["marts", "lead_scores"])
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 # Below this share of Tier A/B+ leads with a sendable contact the check warns: outreach would
 # miss too many of the leads it exists for (the seed target is more than 70 %).
@@ -93,9 +114,59 @@ def no_duplicate_contact_per_owner(context: dg.AssetCheckExecutionContext,
     return dg.AssetCheckResult(passed=not repeated, metadata={"repeated": len(repeated)})
 
 
+class SkipTraceConfig(dg.Config):
+    limit: int | None = Field(
+        default=None, ge=0, description="At most this many leads sent to the (paid) "
+                                        "skip-trace API in this run, best score first.")
+
+
+@dg.asset(
+    key=SKIP_TRACE,
+    deps=[OWNER_CONTACTS, LEAD_SCORES],
+    partitions_def=market_partitions,
+    group_name="contacts",
+    kinds={"sqlite", "python"},
+    pool="warehouse",
+    description="The market's Tier A and B+ leads without a valid contact sent to the paid "
+                "skip-trace API (off unless WHOLESALER_SKIP_TRACE_URL and _API_KEY are set); "
+                "the answers imported like a vendor file.",
+)
+def skip_trace(context: dg.AssetExecutionContext, config: SkipTraceConfig,
+               markets: MarketsResource, warehouse: DuckDBResource,
+               ledger: LedgerResource) -> dg.MaterializeResult:
+    market = markets.get(context.partition_key)
+    try:
+        provider = configured_skip_trace_provider(market)
+    except SkipTraceOff as off:
+        return dg.MaterializeResult(metadata={"skipped": str(off)})
+    except ServiceSettingsError as error:
+        raise dg.Failure(f"skip-trace settings: {error}") from error
+    with provider:
+        try:
+            with warehouse.get_connection() as conn:
+                subjects = untraced_leads(conn, ledger.engine(), market.code)
+                parcels = roll_owners(conn, market.code) if subjects else []
+        except ContactImportError as error:
+            raise dg.Failure(f"{market.source_file}: skip trace: {error}") from error
+        if config.limit is not None:
+            subjects = subjects[:config.limit]
+        if not subjects:
+            return dg.MaterializeResult(metadata={"untraced_leads": 0, "hits": 0,
+                                                  "cost_usd": 0.0})
+        with domain_checker_for(market) as checker:
+            run = trace_with_provider(ledger.engine(), market, provider, subjects, parcels,
+                                      checker)
+    return dg.MaterializeResult(metadata={
+        "untraced_leads": run.subjects, "hits": run.hits, "misses": run.misses,
+        "provider_rejects": run.provider_rejects, "requests": run.requests,
+        "cost_usd": run.cost_usd,
+        "contacts_added": run.imported.contacts_added if run.imported else 0,
+        "answers_file": run.answers_file or "none"})
+
+
 @dg.asset(
     key=DNC_SCRUB,
-    deps=[OWNER_CONTACTS],
+    deps=[OWNER_CONTACTS, SKIP_TRACE],
     partitions_def=market_partitions,
     group_name="contacts",
     kinds={"sqlite", "python"},
@@ -127,3 +198,43 @@ def lead_contact_coverage(context: dg.AssetCheckExecutionContext, markets: Marke
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"tier_a_b_plus_leads": coverage.leads, "with_sendable_contact":
                   coverage.covered, "coverage": round(coverage.share, 4)})
+
+
+class LineTypeLookupConfig(dg.Config):
+    limit: int | None = Field(
+        default=None, ge=0, description="At most this many paid lookups in this run (the "
+                                        "rest wait for the next run).")
+
+
+@dg.asset(
+    key=LINE_TYPE_LOOKUP,
+    deps=[SKIP_TRACE, LEAD_SCORES],
+    partitions_def=market_partitions,
+    group_name="contacts",
+    kinds={"sqlite", "python"},
+    pool="warehouse",
+    description="Twilio Lookup line type of the Tier A and B+ leads' phones not looked up "
+                "recently (paid; off unless WHOLESALER_LINE_TYPE_LOOKUP=1 and Twilio is "
+                "configured): cached in the ledger, counted and priced.",
+)
+def line_type_lookup(context: dg.AssetExecutionContext, config: LineTypeLookupConfig,
+                     markets: MarketsResource, warehouse: DuckDBResource,
+                     ledger: LedgerResource) -> dg.MaterializeResult:
+    market = markets.get(context.partition_key)
+    try:
+        lookup, max_age_days = configured_line_type_lookup()
+    except LineTypeLookupOff as off:
+        return dg.MaterializeResult(metadata={"skipped": str(off)})
+    except ServiceSettingsError as error:
+        raise dg.Failure(f"line-type lookup settings: {error}") from error
+    with warehouse.get_connection() as conn:
+        leads = lead_parcel_ids(conn, market.code)
+    report = lookup_market_line_types(ledger.engine(), market, lookup, max_age_days,
+                                      limit=config.limit, parcel_ids=leads)
+    return dg.MaterializeResult(metadata={
+        "tier_a_b_plus_leads": len(leads), "phones": report.phones,
+        "looked_up": report.looked_up, "cached": report.cached, "failed": report.failed,
+        "left_for_later": report.left_for_later, "contacts_updated": report.contacts_updated,
+        "cost_usd": round(report.cost_usd, 6),
+        "line_types": dg.MetadataValue.json(report.line_types),
+        "errors": dg.MetadataValue.json(report.errors[:20])})

@@ -12,8 +12,9 @@ bounds or a repeated parcel id is set aside in `raw.ingest_rejects` and
 needs `raw/nal_parcels` loaded: the asset runs after the other raw loads of a run (a lower
 step priority) and says `roll_checked: false` when the roll was not there.
 
-Checks: the ingest's header and reject-share checks; `parcels_located` (the share of the
-roll's parcels with a location, as metadata; warns below MIN_LOCATED_SHARE) and
+Checks: the ingest's header and reject-share checks; `rows_match_server_count` (an ArcGIS
+dump's features equal the server's count, no object id repeated); `parcels_located` (the
+share of the roll's parcels with a location, as metadata; warns below MIN_LOCATED_SHARE) and
 `locations_inside_bounds` (no loaded location outside the bounds, and at most
 MAX_REJECT_SHARE of the rows set aside for lying outside them: a layer in a projected
 spatial reference read as degrees fails here).
@@ -191,6 +192,9 @@ def _located_figures(warehouse: DuckDBResource, market: Market) -> dict:
                           description="Every location lies inside the market's bounds; at most "
                                       f"{MAX_REJECT_SHARE:.0%} of the rows were set aside for "
                                       f"lying outside them."),
+        dg.AssetCheckSpec("rows_match_server_count", asset=LOCATIONS_KEY,
+                          description="ArcGIS sources: features dumped equal the server's "
+                                      "count, no object id repeated."),
     ],
     partitions_def=market_partitions,
     pool="warehouse",
@@ -236,6 +240,16 @@ def parcel_locations(context: dg.AssetExecutionContext, markets: MarketsResource
                   "roll_parcels": dg.MetadataValue.int(figures["parcels"]),
                   "note": "source configured" if configured else "no source configured"},
     )
+    if dump is None:
+        yield dg.AssetCheckResult(check_name="rows_match_server_count", asset_key=LOCATIONS_KEY,
+                                  passed=True, metadata={"note": "not an ArcGIS source"})
+    else:
+        yield dg.AssetCheckResult(
+            check_name="rows_match_server_count", asset_key=LOCATIONS_KEY,
+            passed=bool(dump["verified"]),
+            metadata={"rows": dg.MetadataValue.int(dump["rows"]),
+                      "server_count": dg.MetadataValue.int(dump["server_count"]),
+                      "duplicates": dg.MetadataValue.int(dump["duplicates"])})
     outside_share = (figures["outside_rejected"] / report.rows_read) if report.rows_read else 0.0
     bounds = market.parcel_locations.bounds.model_dump() if configured else {}
     yield dg.AssetCheckResult(
