@@ -32,6 +32,7 @@ from outreach.ledger.models import (
     AuditEntry,
     Contact,
     Enrollment,
+    LeadStatusChange,
     MailboxCursor,
     Message,
     MessageEvent,
@@ -684,7 +685,14 @@ def test_a_complaint_is_an_opt_out_of_that_email_address(engine, env, imap):
     assert "feedback report <arf-20261125160209-8842@feedback.yahoo.example>" in event.detail
     pending = {row.channel: row.status for row in rows(
         engine, Message, Message.enrollment_id == enrollments["pat"], Message.touch_number == 3)}
-    assert pending == {"email": "cancelled", "sms": "deferred"}
+    assert pending == {"email": "cancelled", "sms": "cancelled"}
+    # As the email's unsubscribe link does: every drip stopped, the lead opted out.
+    for name in ("pat", "lee"):
+        [enrollment] = rows(engine, Enrollment, Enrollment.enrollment_id == enrollments[name])
+        assert (enrollment.status, enrollment.stop_reason) == ("stopped", "opt_out")
+    statuses = {row.owner_id: row.status for row in rows(engine, LeadStatusChange)
+                if row.status == "opted_out"}
+    assert set(statuses) == {pat_touch.owner_id, lee_touch.owner_id}
     [touch_now] = rows(engine, Message, Message.message_id == pat_touch.message_id)
     assert touch_now.status == "sent"  # it was delivered: a complaint is no bounce
     # Reports are not stored as inbound messages.

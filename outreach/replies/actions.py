@@ -44,14 +44,16 @@ class OptOutScope:
     """What one opt-out stops (`inbound.apply_opt_out`). A reply's opt-out (STOP, "remove
     me") stops the person on every channel: suppression `all` / `opt_out`, every drip, every
     pending message, lead and conversation `opted_out`. A feedback-loop complaint (ARF) about
-    our email is an opt-out of that email address: suppression `email` / `complaint` and the
-    pending emails cancelled; the drips, the lead status and any SMS go on as the gate
-    allows."""
+    our email suppresses that email address (`email` / `complaint`) and, like the email's
+    unsubscribe link, stops every drip of the person and marks the lead `opted_out` (someone
+    who reports our mail as spam is not texted the next touch either); their pending messages
+    are cancelled. A later START by SMS does not lift an email complaint."""
 
     channel: str  # the suppression's channel: all | email
     reason: str  # the suppression's reason: opt_out | complaint
     event_status: str  # the MessageEvent on the message that carried it
     event_source: str
+    stops_drips: bool = True  # every drip stopped, pending messages cancelled, lead opted_out
 
     @property
     def whole_person(self) -> bool:

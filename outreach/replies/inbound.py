@@ -280,8 +280,9 @@ def apply_opt_out(session: Session, row: Message, result: OptOutResult, at: date
     (default; `row` the inbound reply) stops everything for the person: the suppression,
     every drip (reason opt_out), every pending outbound message, the lead status and the
     conversation state. A feedback-loop complaint (`actions.EMAIL_COMPLAINT`; `row` the
-    outbound email complained about) suppresses that address for email and cancels the
-    person's pending emails. Returns True when a new suppression was recorded (False: one
+    outbound email complained about) suppresses that address for email and, as the email's
+    unsubscribe link does, stops every drip, cancels the pending messages and marks the lead
+    `opted_out`. Returns True when a new suppression was recorded (False: one
     was already in force)."""
     what = (f"{row.channel} reply" if scope.whole_person
             else f"{scope.reason} about message {row.message_id}")
@@ -296,6 +297,11 @@ def apply_opt_out(session: Session, row: Message, result: OptOutResult, at: date
         actions.lead_status(session, row.owner_id, "opted_out",
                             f"message {row.message_id}: {result.rule}", at)
         actions.set_conversation(session, row.owner_id, "opted_out", at)
+    elif row.owner_id is not None and scope.stops_drips:  # an email complaint
+        actions.stop_drips(session, row.owner_id, "opt_out")
+        actions.cancel_pending(session, row.owner_id, at, detail,
+                               keep_purposes=("handoff_notice",))
+        actions.lead_status(session, row.owner_id, "opted_out", detail, at)
     elif row.owner_id is not None:
         actions.cancel_pending(session, row.owner_id, at, detail,
                                keep_purposes=("handoff_notice",), channel=scope.channel)
