@@ -414,9 +414,7 @@ def send_touches(engine: Engine, env: Path) -> tuple[dict[str, int], dict[str, s
     market = orange()
     with running_mailbox() as (handler, port):
         mailbox: Mailbox = handler
-        channels = Channels(sms=OutboxChannel(env / "outbox", "sms"), email=SmtpEmailChannel(
-            SmtpSender(SmtpSettings("127.0.0.1", port, starttls=False, timeout_seconds=5)),
-            market.email.from_address))
+        channels = _smtp_channels(env, port, market)
         report = send_due(engine, drip(), market, DAY3, channels=channels, workers=1,
                           config=CONFIG)
     assert report.sent == len(LEADS)
@@ -723,6 +721,13 @@ def test_a_complaint_is_an_opt_out_of_that_email_address(engine, env, imap):
     assert {model: count(engine, model) for model in counts} == counts
 
 
+def _smtp_channels(env: Path, port: int, market) -> Channels:  # type: ignore[no-untyped-def]
+    """SMS to the outbox, email through the SMTP server on loopback at `port`."""
+    return Channels(sms=OutboxChannel(env / "outbox", "sms"), email=SmtpEmailChannel(
+        SmtpSender(SmtpSettings("127.0.0.1", port, starttls=False, timeout_seconds=5)),
+        market.email.from_address))
+
+
 def _question(sender: str, message_id: str | None, in_reply_to: str | None,
               references: str | None) -> bytes:
     question = EmailMessage()
@@ -757,9 +762,7 @@ def test_our_answer_to_an_email_is_threaded_in_the_sellers_mail_client(engine, e
     market = orange()
     with running_mailbox() as (handler, port):
         mailbox: Mailbox = handler
-        channels = Channels(sms=OutboxChannel(env / "outbox", "sms"), email=SmtpEmailChannel(
-            SmtpSender(SmtpSettings("127.0.0.1", port, starttls=False, timeout_seconds=5)),
-            market.email.from_address))
+        channels = _smtp_channels(env, port, market)
         report = poll_mailbox(engine, settings_for(imap), now=POLL_AT, channels=channels,
                               classifier=ReplyClassifier(IntentClassifier(), VaderSentiment()))
     assert report.decisions == {"auto_reply": 2}
