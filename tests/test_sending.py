@@ -522,3 +522,31 @@ def test_batch_gate_facts_equal_the_one_at_a_time_facts(engine, env):
     assert many[pairs[0]].recent_solicitations and many[pairs[2]].suppressions
     assert many[pairs[4]].listed_on_now == ("national",) and not many[pairs[4]].suppressions
     assert many[pairs[5]].suppressions[0].scope == "contact"
+
+
+def test_the_send_history_is_read_through_the_owner_index_not_every_message_sent(engine):
+    """The gate's history of a batch (a hundred owners) and of one owner comes through
+    `ix_messages_owner_created`: SQLite, without statistics, would otherwise take
+    `ix_messages_status` and walk every message ever sent, once a batch."""
+    from outreach.sending import MessageHistory
+
+    executed: list[tuple[str, Any]] = []
+
+    def keep(_conn, _cursor, statement, parameters, _context, _many) -> None:
+        if "coalesce(messages.attempted_at" in statement:
+            executed.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", keep)
+    try:
+        with ledger_session(engine) as session:
+            since, until = INSIDE_WINDOW - timedelta(days=1), INSIDE_WINDOW
+            MessageHistory().solicitations_for_owners(session, range(1, 101), since, until)
+            MessageHistory().solicitations(session, 7, since, until)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", keep)
+    assert len(executed) == 2
+    with engine.connect() as connection:
+        for statement, parameters in executed:
+            plan = [row[3] for row in connection.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + statement, parameters)]
+            assert plan == ["SEARCH messages USING INDEX ix_messages_owner_created (owner_id=?)"]
