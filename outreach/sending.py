@@ -43,6 +43,7 @@ kill a run exactly between the two transactions.
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
 import hmac
 import json
@@ -66,6 +67,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
+from time import monotonic
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
@@ -1729,6 +1731,11 @@ def _planner_main(spec: _PlannerSpec, connection: Any) -> None:
                    secret=spec.secret, addresses=spec.addresses, pricing=spec.pricing,
                    batch_size=spec.batch_size)
         waiting: dict[int, _Attempt] = {}
+        # What lives for the whole run (the due list, the campaign, imported modules) leaves
+        # the collector's generations: a run makes garbage by the batch, and each full
+        # collection would otherwise walk the 100 k due enrollments again.
+        gc.collect()
+        gc.freeze()
 
         def submit(attempts: list[_Attempt]) -> None:
             waiting.update((attempt.message_id, attempt) for attempt in attempts)
@@ -1750,6 +1757,11 @@ def _planner_main(spec: _PlannerSpec, connection: Any) -> None:
     except BaseException:
         connection.send(("error", traceback.format_exc()))
 
+
+# How the sending process groups the calls' results for the planner (see
+# `_run_with_planner_process`): at most this many, gathered for at most this long.
+_RESULT_GROUP = 64
+_RESULT_GATHER_SECONDS = 0.005
 
 _PLANNER_CODE = ("import json, sys; sys.path[:0] = json.loads(sys.argv[1]); "
                  "from outreach.sending import _planner_entry; _planner_entry(int(sys.argv[2]))")
@@ -1788,7 +1800,10 @@ def _run_with_planner_process(run: _Run, due: Sequence[tuple[int, int]], remaini
     ours = multiprocessing.connection.Connection(mine.detach())
     ours.send(spec)
     heard = False
-    # Results go back in groups (one message for whatever finished since the last one).
+    # Results go back in groups: the reporter wakes for the first result after a send, then
+    # gathers for up to `_RESULT_GATHER_SECONDS` (or `_RESULT_GROUP` results), so the two
+    # processes exchange a message per group, not per call (each exchange costs both sides a
+    # wake-up, a pickle and a system call).
     finished: list[tuple[Any, ...]] = []
     ready = threading.Condition()
     stopping = False
@@ -1800,6 +1815,12 @@ def _run_with_planner_process(run: _Run, due: Sequence[tuple[int, int]], remaini
                     ready.wait()
                 if not finished:
                     return
+                deadline = monotonic() + _RESULT_GATHER_SECONDS
+                while len(finished) < _RESULT_GROUP and not stopping:
+                    left = deadline - monotonic()
+                    if left <= 0:
+                        break
+                    ready.wait(left)
                 group = finished[:]
                 finished.clear()
             try:
@@ -1818,33 +1839,48 @@ def _run_with_planner_process(run: _Run, due: Sequence[tuple[int, int]], remaini
             finished.append((message_id, result.outcome.value, result.status,
                              result.provider_message_id, result.error_code,
                              result.error_message, result.segments))
-            ready.notify()
+            if len(finished) == 1 or len(finished) >= _RESULT_GROUP:
+                ready.notify()
+
+    # The calls: `pool_size` threads taking attempts from one queue (None ends a thread).
+    attempts: queue.SimpleQueue[tuple[int, ChannelMessage] | None] = queue.SimpleQueue()
+
+    def caller() -> None:
+        while (item := attempts.get()) is not None:
+            call(*item)
 
     reporter = threading.Thread(target=report_results, name="send-results", daemon=True)
     reporter.start()
+    callers = [threading.Thread(target=caller, name=f"send-{number}", daemon=True)
+               for number in range(pool_size)]
+    for thread in callers:
+        thread.start()
 
     try:
-        with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="send") as pool:
-            while True:
-                try:
-                    kind, payload = ours.recv()
-                except EOFError:
-                    if heard:
-                        raise RuntimeError("the send planner process ended early (exit code "
-                                           f"{planner.wait(30)})") from None
-                    log.warning("the send planner process did not start (exit code %s); "
-                                "deciding in this process", planner.wait(30))
-                    kind = "fallback"
-                    break
-                heard = True
-                if kind == "attempts":
-                    for message_id, message in payload:
-                        pool.submit(call, message_id, message)
-                elif kind == "done":
-                    break
-                else:
-                    raise RuntimeError(f"the send planner process failed:\n{payload}")
+        while True:
+            try:
+                kind, payload = ours.recv()
+            except EOFError:
+                if heard:
+                    raise RuntimeError("the send planner process ended early (exit code "
+                                       f"{planner.wait(30)})") from None
+                log.warning("the send planner process did not start (exit code %s); "
+                            "deciding in this process", planner.wait(30))
+                kind = "fallback"
+                break
+            heard = True
+            if kind == "attempts":
+                for item in payload:
+                    attempts.put(item)
+            elif kind == "done":
+                break
+            else:
+                raise RuntimeError(f"the send planner process failed:\n{payload}")
     finally:
+        for _ in callers:  # each thread ends after the attempts queued before its None
+            attempts.put(None)
+        for thread in callers:
+            thread.join()
         with ready:
             stopping = True
             ready.notify()
