@@ -202,3 +202,16 @@ def test_migrations_and_encryption_on_postgresql(pii_keys, postgres_ledger):
         load_dnc_list(session, _national_list([PHONE], date(2026, 11, 2), change=True))
         scrub = scrub_contact(session, session.get(Contact, phone_id), date(2026, 11, 21))
         assert scrub.is_listed
+
+
+def test_provider_id_and_thread_lookups_use_their_partial_indexes(ledger):
+    """Migration 0009 made both indexes partial (`IS NOT NULL`: touches have neither value);
+    the lookups by value (a status callback's SID, the replies to a message) still use them."""
+    engine = ledger
+    with engine.connect() as connection:
+        for column, index in (("provider_message_id", "ix_messages_provider_message_id"),
+                              ("in_reply_to_id", "ix_messages_in_reply_to_id")):
+            plan = " ".join(row[3] for row in connection.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN SELECT message_id FROM messages WHERE {column} = ?",
+                ("SM0",)))
+            assert f"INDEX {index} ({column}=?)" in plan, plan

@@ -303,9 +303,10 @@ class ComplianceDecision(Base):
     and the version of the rules that decided."""
 
     __tablename__ = "compliance_decisions"
+    # The gate's decision history reads (owner, planned time); nothing looks decisions up by
+    # contact or reference (migration 0009 dropped those indexes: one entry less per touch).
     __table_args__ = (
         Index("ix_compliance_decisions_owner_planned", "owner_id", "planned_at"),
-        Index("ix_compliance_decisions_contact_planned", "contact_id", "planned_at"),
     )
 
     compliance_decision_id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -319,7 +320,7 @@ class ComplianceDecision(Base):
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     refusal_codes: Mapped[str] = mapped_column(String(500), default="")
     rule_set_version: Mapped[str] = mapped_column(String(40))
-    reference: Mapped[str | None] = mapped_column(String(200), index=True)
+    reference: Mapped[str | None] = mapped_column(String(200))
 
 
 class CampaignRecord(Base):
@@ -368,8 +369,16 @@ class Message(Base):
     left `sending` by a crash is reconciled, never re-sent blindly."""
 
     __tablename__ = "messages"
+    # Provider ids and threading are looked up by value only: partial indexes, so the touches
+    # written without them (every touch, until the provider answers) add no entry.
     __table_args__ = (Index("ix_messages_owner_created", "owner_id", "created_at"),
-                      Index("ix_messages_status", "status"))
+                      Index("ix_messages_status", "status"),
+                      Index("ix_messages_provider_message_id", "provider_message_id",
+                            sqlite_where=text("provider_message_id IS NOT NULL"),
+                            postgresql_where=text("provider_message_id IS NOT NULL")),
+                      Index("ix_messages_in_reply_to_id", "in_reply_to_id",
+                            sqlite_where=text("in_reply_to_id IS NOT NULL"),
+                            postgresql_where=text("in_reply_to_id IS NOT NULL")))
 
     message_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     direction: Mapped[str] = mapped_column(String(10))  # outbound | inbound
@@ -389,7 +398,7 @@ class Message(Base):
     segments: Mapped[int | None] = mapped_column(Integer)
     encoding: Mapped[str | None] = mapped_column(String(10))
     provider: Mapped[str] = mapped_column(String(20))  # twilio | smtp | outbox
-    provider_message_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    provider_message_id: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20))
     error_code: Mapped[str | None] = mapped_column(String(60))
     error_message: Mapped[str | None] = mapped_column(Text)
@@ -406,8 +415,7 @@ class Message(Base):
     purpose: Mapped[str | None] = mapped_column(String(30))
     # Threading: the message this one answers (an inbound reply -> our outbound touch; an
     # auto-reply -> the inbound question).
-    in_reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.message_id"),
-                                                       index=True)
+    in_reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.message_id"))
     # Inbound only: the classifier's answer (intent, opt_out, sentiment, confidence, method…)
     # and the decision taken, written when the reply has been processed; a row with
     # `processed_at` NULL is picked up again after a crash.
