@@ -44,10 +44,10 @@ from __future__ import annotations
 
 import base64
 import gc
-import hashlib
 import hmac
 import json
 import logging
+import math
 import multiprocessing.connection
 import os
 import queue
@@ -58,7 +58,7 @@ import subprocess  # the send planner process: our own interpreter, no shell
 import sys
 import threading
 import traceback
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -195,6 +195,11 @@ class SendSettings(BaseModel):
     - `WHOLESALER_SEND_PLANNER_NICE` (default 10; 0 = as this process): how much that second
       process lowers its scheduling priority (`nice`). It works ahead of the calls, so on a
       busy machine the calls and the provider's answers go first and it fills the gaps.
+    - `WHOLESALER_SEND_AHEAD_SECONDS` (default 0.5): how far ahead of the calls the run
+      decides, in seconds of sends at the rate the calls go (measured, or the throttle's at
+      the start): enough that the calls never wait for the next batch, little enough that
+      an opt-out recorded meanwhile stops every send decided after it, and at most this
+      much of what was decided before it still goes.
     - `WHOLESALER_RECONCILE_GRACE_MINUTES` (default 15): an attempt with no provider record
       after this long is held as `unknown` for a person.
     - `WHOLESALER_AGENT_NAME`: the person named in the messages (`{{ agent_name }}`) when the
@@ -213,6 +218,7 @@ class SendSettings(BaseModel):
     wholesaler_send_batch: int = Field(default=100, ge=1, le=1000)
     wholesaler_send_process_min: int = Field(default=2000, ge=0)
     wholesaler_send_planner_nice: int = Field(default=10, ge=0, le=19)
+    wholesaler_send_ahead_seconds: float = Field(default=0.5, gt=0, le=60)
     wholesaler_reconcile_grace_minutes: float = Field(default=15.0, ge=0)
     wholesaler_agent_name: str | None = Field(default=None, min_length=1)
 
@@ -253,8 +259,8 @@ def unsubscribe_secret(config: SendSettings | None = None) -> bytes:
 def unsubscribe_token(message_id: int, counterpart_hash: str, secret: bytes) -> str:
     """`<message id>.<signature>`: the signature is an HMAC-SHA256 over the message id and the
     recipient's lookup hash, so a token cannot be forged or moved to another recipient."""
-    digest = hmac.new(secret, f"{message_id}:{counterpart_hash}".encode(), hashlib.sha256)
-    signature = base64.urlsafe_b64encode(digest.digest()[:18]).decode().rstrip("=")
+    digest = hmac.digest(secret, f"{message_id}:{counterpart_hash}".encode(), "sha256")
+    signature = base64.urlsafe_b64encode(digest[:18]).decode().rstrip("=")
     return f"{message_id}.{signature}"
 
 
@@ -1609,15 +1615,85 @@ def _run_in_cap_order(run: _Run, due: Sequence[tuple[int, int]], remaining: int,
                   receive)
 
 
+class _Pace:
+    """How many attempts a pipeline keeps decided ahead of the calls: `seconds` of sends at
+    the rate they complete (over the last second; before any complete, the throttle's rate
+    for the campaign's channels, or none when a channel is unthrottled). `batch()` is the
+    size of the next batch and `low_water()` how few attempts may be left in flight before
+    it is decided, so beyond the calls in progress at most about `seconds` of sends are
+    decided and not yet made: at 4 texts a second two messages, at 700 a second 350."""
+
+    WINDOW = 1.0  # seconds of completions the rate is measured over
+
+    def __init__(self, seconds: float, pool_size: int, batch_size: int,
+                 configured_rate: float | None) -> None:
+        self.seconds, self.pool_size, self.batch_size = seconds, pool_size, batch_size
+        self.configured_rate = configured_rate
+        self.started = monotonic()
+        self.completed: deque[tuple[float, int]] = deque()  # (when, how many)
+        self.in_window = 0
+
+    def observe(self, count: int) -> None:
+        if count:
+            now = monotonic()
+            self.completed.append((now, count))
+            self.in_window += count
+            while self.completed and self.completed[0][0] < now - self.WINDOW:
+                self.in_window -= self.completed.popleft()[1]
+
+    def rate(self) -> float | None:
+        """Sends a second now, or None before anything is known."""
+        if self.in_window:
+            span = min(self.WINDOW, max(monotonic() - self.started, 0.05))
+            measured = self.in_window / span
+            return min(measured, self.configured_rate) if self.configured_rate else measured
+        return self.configured_rate
+
+    def ahead(self) -> int | None:
+        """Attempts to keep decided beyond the calls in progress (None: not known yet)."""
+        rate = self.rate()
+        return None if rate is None else max(1, math.ceil(rate * self.seconds))
+
+    def batch(self) -> int:
+        ahead = self.ahead()
+        return self.batch_size if ahead is None else min(self.batch_size, ahead)
+
+    def low_water(self) -> int:
+        """Decide the next batch when at most this many attempts are in flight (in a call
+        or waiting for one)."""
+        ahead = self.ahead()
+        if ahead is None:
+            return max(self.pool_size, self.batch_size // 2)
+        return self.pool_size + max(0, ahead - self.batch())
+
+
+def _configured_rate(run: _Run) -> float | None:
+    """The most sends a second the throttles allow for the campaign's channels to providers
+    (None when such a channel has no limit, or every channel is the outbox, which writes
+    files and is never throttled)."""
+    rates = []
+    for channel in sorted({touch.channel for touch in run.campaign.touches}):
+        if run.channels.for_channel(channel).provider == "outbox":
+            continue
+        rate = (run.config.wholesaler_sms_per_second if channel == "sms"
+                else run.config.wholesaler_email_per_second)
+        if rate <= 0:
+            return None
+        rates.append(rate)
+    return sum(rates) or None
+
+
 def _pipeline(run: _Run, due: Sequence[tuple[int, int]], remaining: int, pool_size: int,
               submit: Callable[[list[_Attempt]], object],
               receive: Callable[[int, int], list[tuple[_Attempt, DeliveryResult]]]) -> None:
     """Decide batches and record outcomes, handing the attempts to `submit` and taking the
-    calls' results from `receive(at_least, at_most)`. The next batch is decided when at most
-    half a batch of attempts is still waiting, so the calls never wait for the ledger; the
-    results that came back meanwhile are recorded in that batch's transaction (on their own
-    when no batch is due: at the end, at the daily cap, or after a whole batch of them)."""
-    low_water = max(pool_size, run.batch_size // 2)
+    calls' results from `receive(at_least, at_most)`. The next batch is decided when few
+    enough attempts are still waiting (`_Pace`: about `WHOLESALER_SEND_AHEAD_SECONDS` of
+    sends), so the calls never wait for the ledger; the results that came back meanwhile are
+    recorded in that batch's transaction (on their own when no batch is due: at the end, at
+    the daily cap, or after a whole batch of them)."""
+    pace = _Pace(run.config.wholesaler_send_ahead_seconds, pool_size, run.batch_size,
+                 _configured_rate(run))
     in_flight = 0  # attempts handed to `submit` whose result has not come back
     received: list[tuple[_Attempt, DeliveryResult]] = []  # back, not yet recorded
     position = 0
@@ -1627,6 +1703,7 @@ def _pipeline(run: _Run, due: Sequence[tuple[int, int]], remaining: int, pool_si
         group = receive(at_least, in_flight)
         in_flight -= len(group)
         received.extend(group)
+        pace.observe(len(group))
 
     def record() -> None:
         nonlocal remaining
@@ -1637,8 +1714,9 @@ def _pipeline(run: _Run, due: Sequence[tuple[int, int]], remaining: int, pool_si
         take(0)
         # Attempts in flight or not yet recorded hold their slots of the daily cap.
         free = remaining - in_flight - len(received)
+        low_water = pace.low_water()
         if position < len(due) and free > 0 and in_flight <= low_water:
-            batch = due[position:position + min(run.batch_size, free)]
+            batch = due[position:position + min(pace.batch(), free)]
             position += len(batch)
             attempts, used = _plan(run, batch, received)  # records `received` too
             remaining -= used

@@ -65,6 +65,15 @@ def test_migrations_bring_a_new_database_to_head_and_rerun_safely(ledger):
             "dnc_scrubs", "audit_log"} <= tables
 
 
+def test_sqlite_ledger_commits_are_durable_and_concurrent(ledger):
+    # An attempt row must outlive a power loss, or the touch would be sent twice: WAL with
+    # synchronous FULL (NORMAL may undo the last commits), readers beside one writer.
+    with ledger.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
 def test_migrated_schema_matches_the_models(ledger):
     """Autogenerate finds nothing to do: the migrations and the models agree."""
     from alembic.autogenerate import compare_metadata

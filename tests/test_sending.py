@@ -381,6 +381,58 @@ def test_an_opt_out_during_a_run_stops_every_later_send_to_that_person(engine, e
     assert enrollment(engine, same_number.enrollment_id).touches_sent == 1
 
 
+class CountsDecidedAhead(TwilioServer):
+    """Counts, at each call, the attempts the run has decided and not yet recorded (rows
+    still `sending`, this call's included), read from the ledger on its own connection."""
+
+    ledger: Engine | None = None
+    decided_ahead: list[int]
+
+    def _create_message(self, request):  # type: ignore[no-untyped-def]
+        assert self.ledger is not None
+        with self.ledger.connect() as connection:
+            self.decided_ahead.append(connection.execute(
+                select(func.count()).select_from(Message)
+                .where(Message.status == "sending")).scalar_one())
+        return super()._create_message(request)
+
+
+def test_a_throttled_run_decides_only_a_moment_of_sends_ahead(engine, env):
+    # 40 texts at 20 a second (2 s): deciding the first batch of 100 at once would hold 40
+    # decided sends for up to 2 s, during which an opt-out could not stop them. The run keeps
+    # about half a second (WHOLESALER_SEND_AHEAD_SECONDS) of sends decided ahead of the calls,
+    # plus the calls in flight and the results not yet recorded.
+    for number in range(40):
+        add_lead(engine, phones=[f"+1407555{number + 1000:04d}"], score=90 - number)
+    throttled = CONFIG.model_copy(update={"wholesaler_sms_per_second": 20.0,
+                                          "wholesaler_send_batch": 100})
+    with CountsDecidedAhead() as server:
+        server.ledger, server.decided_ahead = engine, []
+        report = send_due(engine, drip(), orange(), INSIDE_WINDOW, workers=2,
+                          channels=twilio_channels(server, env / "outbox"), config=throttled)
+        assert report.sent == 40 and len(server.decided_ahead) == 40
+        # ahead 10 (20/s x 0.5 s) + 2 calls + up to a batch (10) of results awaiting record
+        assert max(server.decided_ahead) <= 24, server.decided_ahead
+    assert all(row.status == "queued" for row in messages(engine))
+
+
+def test_the_pace_keeps_seconds_of_sends_ahead_at_any_rate():
+    from outreach.sending import _Pace
+
+    throttled = _Pace(0.5, pool_size=4, batch_size=100, configured_rate=4.0)
+    assert (throttled.ahead(), throttled.batch(), throttled.low_water()) == (2, 2, 4)
+    unknown = _Pace(0.5, pool_size=4, batch_size=100, configured_rate=None)
+    assert (unknown.ahead(), unknown.batch(), unknown.low_water()) == (None, 100, 50)
+    fast = _Pace(0.5, pool_size=4, batch_size=100, configured_rate=None)
+    fast.started -= 2.0  # two seconds into the run, 700 sends in the last second
+    for _ in range(7):
+        fast.observe(100)
+    assert fast.ahead() == 350 and fast.batch() == 100 and fast.low_water() == 4 + 250
+    capped = _Pace(0.5, pool_size=4, batch_size=100, configured_rate=40.0)
+    capped.observe(500)  # a burst never counts for more than the throttle allows
+    assert capped.ahead() == 20 and capped.batch() == 20 and capped.low_water() == 4
+
+
 # ------------------------------------------------------------------------------------------
 # Email over SMTP
 

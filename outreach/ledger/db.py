@@ -30,7 +30,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    # FULL: each commit reaches the disk before it returns. With NORMAL a commit in WAL mode
+    # can be undone by a power loss or an OS crash, and the send path relies on its attempt
+    # rows surviving anything: an attempt lost after the provider was called would be sent
+    # again (and a lost opt-out would be texted again). Costs one fsync per commit.
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
 
 

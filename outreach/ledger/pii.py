@@ -22,13 +22,13 @@ When neither is set (the embedded demo), keys are generated once into
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
 import os
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -67,8 +67,9 @@ class PiiKeyring:
         if len(self.hash_key) < _MIN_HASH_KEY_LENGTH:
             raise PiiKeyError(f"{HASH_KEY_ENV}: needs at least {_MIN_HASH_KEY_LENGTH} characters")
 
-    @property
+    @cached_property
     def _cipher(self) -> MultiFernet:
+        """Built once per keyring (a send run decrypts a contact per message)."""
         return MultiFernet([Fernet(key) for key in self.fernet_keys])
 
     def encrypt(self, value: str) -> str:
@@ -91,7 +92,7 @@ class PiiKeyring:
         """Keyed hash (hex) of a normalised value: E.164 for phones, the normalised address
         for emails. `kind` keeps a phone and an email with equal text apart."""
         message = f"{kind}:{normalised_value}".encode()
-        return hmac.new(self.hash_key.encode(), message, hashlib.sha256).hexdigest()
+        return hmac.digest(self.hash_key.encode(), message, "sha256").hex()
 
 
 def new_fernet_key() -> str:
