@@ -187,6 +187,8 @@ def main() -> None:
                         help="WHOLESALER_SEND_PROCESS_MIN; 0 decides in the sending process")
     parser.add_argument("--planner-nice", type=int, default=10,
                         help="WHOLESALER_SEND_PLANNER_NICE: the planner process's nice value")
+    parser.add_argument("--ahead-seconds", type=float, default=1.0,
+                        help="WHOLESALER_SEND_AHEAD_SECONDS: seconds of sends decided ahead")
     parser.add_argument("--keep", type=Path, help="keep the ledger in this folder")
     parser.add_argument("--latency-ms", type=float, default=0.0,
                         help="the server waits this long before each answer, as a remote API's "
@@ -247,7 +249,8 @@ def main() -> None:
                               wholesaler_sms_per_second=0,
                               wholesaler_send_batch=args.batch,
                               wholesaler_send_process_min=args.planner_process_min,
-                              wholesaler_send_planner_nice=args.planner_nice)
+                              wholesaler_send_planner_nice=args.planner_nice,
+                              wholesaler_send_ahead_seconds=args.ahead_seconds)
         started, cpu, child_cpu = time.perf_counter(), time.process_time(), children_cpu()
         report = send_due(engine, campaign, market, NOW, channels=channels,
                           workers=args.workers, config=config)
@@ -262,7 +265,7 @@ def main() -> None:
     figures = {
         "machine": f"{os.cpu_count()} cores, Python {platform.python_version()}",
         "enrollments": args.enrollments, "workers": args.workers, "batch": args.batch,
-        "planner_nice": args.planner_nice,
+        "planner_nice": args.planner_nice, "ahead_seconds": args.ahead_seconds,
         "server_latency_ms": args.latency_ms,
         "planner_process": args.planner_process_min > 0
         and args.enrollments >= args.planner_process_min,

@@ -195,7 +195,7 @@ class SendSettings(BaseModel):
     - `WHOLESALER_SEND_PLANNER_NICE` (default 10; 0 = as this process): how much that second
       process lowers its scheduling priority (`nice`). It works ahead of the calls, so on a
       busy machine the calls and the provider's answers go first and it fills the gaps.
-    - `WHOLESALER_SEND_AHEAD_SECONDS` (default 0.5): how far ahead of the calls the run
+    - `WHOLESALER_SEND_AHEAD_SECONDS` (default 1): how far ahead of the calls the run
       decides, in seconds of sends at the rate the calls go (measured, or the throttle's at
       the start): enough that the calls never wait for the next batch, little enough that
       an opt-out recorded meanwhile stops every send decided after it, and at most this
@@ -218,7 +218,7 @@ class SendSettings(BaseModel):
     wholesaler_send_batch: int = Field(default=100, ge=1, le=1000)
     wholesaler_send_process_min: int = Field(default=2000, ge=0)
     wholesaler_send_planner_nice: int = Field(default=10, ge=0, le=19)
-    wholesaler_send_ahead_seconds: float = Field(default=0.5, gt=0, le=60)
+    wholesaler_send_ahead_seconds: float = Field(default=1.0, gt=0, le=60)
     wholesaler_reconcile_grace_minutes: float = Field(default=15.0, ge=0)
     wholesaler_agent_name: str | None = Field(default=None, min_length=1)
 
@@ -1621,7 +1621,8 @@ class _Pace:
     for the campaign's channels, or none when a channel is unthrottled). `batch()` is the
     size of the next batch and `low_water()` how few attempts may be left in flight before
     it is decided, so beyond the calls in progress at most about `seconds` of sends are
-    decided and not yet made: at 4 texts a second two messages, at 700 a second 350."""
+    decided and not yet made: at 4 texts a second four messages (one second's worth), at 700
+    a second 700."""
 
     WINDOW = 1.0  # seconds of completions the rate is measured over
 

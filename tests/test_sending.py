@@ -400,12 +400,13 @@ class CountsDecidedAhead(TwilioServer):
 def test_a_throttled_run_decides_only_a_moment_of_sends_ahead(engine, env):
     # 40 texts at 20 a second (2 s): deciding the first batch of 100 at once would hold 40
     # decided sends for up to 2 s, during which an opt-out could not stop them. The run keeps
-    # about half a second (WHOLESALER_SEND_AHEAD_SECONDS) of sends decided ahead of the calls,
+    # WHOLESALER_SEND_AHEAD_SECONDS (here half a second) of sends decided ahead of the calls,
     # plus the calls in flight and the results not yet recorded.
     for number in range(40):
         add_lead(engine, phones=[f"+1407555{number + 1000:04d}"], score=90 - number)
     throttled = CONFIG.model_copy(update={"wholesaler_sms_per_second": 20.0,
-                                          "wholesaler_send_batch": 100})
+                                          "wholesaler_send_batch": 100,
+                                          "wholesaler_send_ahead_seconds": 0.5})
     with CountsDecidedAhead() as server:
         server.ledger, server.decided_ahead = engine, []
         report = send_due(engine, drip(), orange(), INSIDE_WINDOW, workers=2,
