@@ -1630,22 +1630,27 @@ class _Pace:
                  configured_rate: float | None) -> None:
         self.seconds, self.pool_size, self.batch_size = seconds, pool_size, batch_size
         self.configured_rate = configured_rate
-        self.started = monotonic()
+        self.started: float | None = None  # the first hand-over to the calls
         self.completed: deque[tuple[float, int]] = deque()  # (when, how many)
         self.in_window = 0
 
+    def submitted(self) -> None:
+        if self.started is None:
+            self.started = monotonic()
+
     def observe(self, count: int) -> None:
         if count:
-            now = monotonic()
-            self.completed.append((now, count))
+            self.completed.append((monotonic(), count))
             self.in_window += count
-            while self.completed and self.completed[0][0] < now - self.WINDOW:
-                self.in_window -= self.completed.popleft()[1]
 
     def rate(self) -> float | None:
-        """Sends a second now, or None before anything is known."""
-        if self.in_window:
-            span = min(self.WINDOW, max(monotonic() - self.started, 0.05))
+        """Sends a second now, or None before anything is known (or when nothing completed
+        in the last second: then the throttle's rate again)."""
+        now = monotonic()
+        while self.completed and self.completed[0][0] < now - self.WINDOW:
+            self.in_window -= self.completed.popleft()[1]
+        if self.in_window and self.started is not None:
+            span = min(self.WINDOW, max(now - self.started, 0.05))
             measured = self.in_window / span
             return min(measured, self.configured_rate) if self.configured_rate else measured
         return self.configured_rate
@@ -1725,6 +1730,7 @@ def _pipeline(run: _Run, due: Sequence[tuple[int, int]], remaining: int, pool_si
             if attempts:
                 in_flight += len(attempts)
                 submit(attempts)
+                pace.submitted()
             continue
         if received and (free <= 0 or position >= len(due) or in_flight == 0
                          or len(received) >= run.batch_size):

@@ -418,6 +418,8 @@ def test_a_throttled_run_decides_only_a_moment_of_sends_ahead(engine, env):
 
 
 def test_the_pace_keeps_seconds_of_sends_ahead_at_any_rate():
+    from collections import deque
+
     from outreach.sending import _Pace
 
     throttled = _Pace(0.5, pool_size=4, batch_size=100, configured_rate=4.0)
@@ -425,11 +427,17 @@ def test_the_pace_keeps_seconds_of_sends_ahead_at_any_rate():
     unknown = _Pace(0.5, pool_size=4, batch_size=100, configured_rate=None)
     assert (unknown.ahead(), unknown.batch(), unknown.low_water()) == (None, 100, 50)
     fast = _Pace(0.5, pool_size=4, batch_size=100, configured_rate=None)
+    fast.submitted()
+    assert fast.started is not None
     fast.started -= 2.0  # two seconds into the run, 700 sends in the last second
     for _ in range(7):
         fast.observe(100)
     assert fast.ahead() == 350 and fast.batch() == 100 and fast.low_water() == 4 + 250
+    fast.completed = deque((when - 1.5, count) for when, count in fast.completed)
+    # nothing completed in the last second (a stalled provider): not known again
+    assert (fast.ahead(), fast.batch(), fast.low_water()) == (None, 100, 50)
     capped = _Pace(0.5, pool_size=4, batch_size=100, configured_rate=40.0)
+    capped.submitted()
     capped.observe(500)  # a burst never counts for more than the throttle allows
     assert capped.ahead() == 20 and capped.batch() == 20 and capped.low_water() == 4
 
