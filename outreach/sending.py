@@ -1300,13 +1300,17 @@ def _plan(run: _Run, batch: Sequence[tuple[int, int]],
     return attempts, sum(1 for *_, used in recorded if used)
 
 
+def _throttle_rate(config: SendSettings, channel: str) -> float:
+    """Sends a second allowed per sender on the channel (0: no limit)."""
+    return (config.wholesaler_sms_per_second if channel == "sms"
+            else config.wholesaler_email_per_second)
+
+
 def _throttle_for(run: _Run, channel: str) -> Throttle:
     with run.lock:
         throttle = run.throttles.get(channel)
         if throttle is None:
-            rate = (run.config.wholesaler_sms_per_second if channel == "sms"
-                    else run.config.wholesaler_email_per_second)
-            throttle = run.throttles[channel] = Throttle(rate)
+            throttle = run.throttles[channel] = Throttle(_throttle_rate(run.config, channel))
         return throttle
 
 
@@ -1681,8 +1685,7 @@ def _configured_rate(run: _Run) -> float | None:
     for channel in sorted({touch.channel for touch in run.campaign.touches}):
         if run.channels.for_channel(channel).provider == "outbox":
             continue
-        rate = (run.config.wholesaler_sms_per_second if channel == "sms"
-                else run.config.wholesaler_email_per_second)
+        rate = _throttle_rate(run.config, channel)
         if rate <= 0:
             return None
         rates.append(rate)
