@@ -7,9 +7,11 @@ be the whole story). The ledger is a fresh SQLite file seeded with N owners, eac
 consented, scrubbed mobile number, and N enrollments of a one-market copy of
 fl_cash_offer_v1 whose daily cap allows them all.
 
-Figures, both through the official `twilio` client with the same number of threads:
+Figures, both through the official `twilio` client:
 - ceiling: a bare loop of `messages.create` (no gate, no ledger), measured before and after
-  the run (`--ceiling-messages` each time); the mean is the floor the run is compared with;
+  the run (`--ceiling-messages` each time) at each thread count of `--ceiling-workers` and the
+  run's `--workers`, the fastest kept (the ceiling is the best a bare loop reaches, whatever
+  its threads); the mean of before and after is the floor the run is compared with;
 - run: `outreach.sending.send_due` over every enrollment: batches of `--batch` enrollments
   decided in one transaction each (enrollments re-read, contacts picked, gate facts loaded
   set-based, each touch rendered and judged by the gate, decisions, attempts and events
@@ -18,10 +20,12 @@ Figures, both through the official `twilio` client with the same number of threa
   enrollments the deciding and recording run in a second process (0: all in this one).
 
 CPU per message is printed for both: the bare loop's process, and the run's process plus the
-planner process (the server's own CPU is in neither).
+planner process; on Linux also the server's CPU a message and the machine's busy share (from
+/proc) while the bare loop runs and while the run does.
 
     .venv/bin/python bench/send_touches.py [--enrollments 100000] [--workers 8]
-        [--ceiling-messages 20000] [--batch 100] [--planner-process-min 2000] [--keep DIR]
+        [--ceiling-messages 20000] [--ceiling-workers 4,8] [--batch 100]
+        [--planner-process-min 2000] [--keep DIR]
 
 With `SEND_BENCH_PROFILE=FILE` set, the planner process runs under cProfile (timed in process
 CPU time) and writes its stats to FILE (read them with `python -m pstats FILE`); the figures
@@ -40,6 +44,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -134,9 +140,10 @@ def seed(engine, count: int) -> None:  # type: ignore[no-untyped-def]
                  "created_at": granted, "updated_at": granted} for n in numbers])
 
 
-def ceiling(base_url: str, messages: int, workers: int) -> tuple[float, float]:
-    """Messages per second of a bare `messages.create` loop (same client, same threads), and
-    the loop's CPU milliseconds per message."""
+def ceiling(base_url: str, messages: int, workers: int, server_pid: int
+            ) -> tuple[float, float, float | None, float | None]:
+    """Messages per second of a bare `messages.create` loop (same client, same threads), the
+    loop's and the server's CPU milliseconds per message, and the machine's busy share."""
     from twilio_server import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 
     from outreach.service_settings import TwilioSettings
@@ -163,12 +170,73 @@ def ceiling(base_url: str, messages: int, workers: int) -> tuple[float, float]:
 
     threads = [threading.Thread(target=loop) for _ in range(workers)]
     started, cpu = time.perf_counter(), time.process_time()
+    server_cpu, machine = process_cpu(server_pid), machine_busy()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     return (messages / (time.perf_counter() - started),
-            (time.process_time() - cpu) / messages * 1000)
+            (time.process_time() - cpu) / messages * 1000,
+            per_message_ms(server_cpu, process_cpu(server_pid), messages),
+            busy_share(machine, machine_busy()))
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """The best bare loop of one measurement: its rate, thread count, CPU a message (loop
+    and server), the machine's busy share, and every thread count's rate."""
+
+    rate: float
+    workers: int
+    cpu_ms: float
+    server_cpu_ms: float | None
+    busy: float | None
+    rates: dict[int, float]
+
+
+def best_ceiling(base_url: str, messages: int, workers: Sequence[int],
+                 server_pid: int) -> Ceiling:
+    """The server's ceiling: the bare loop at each thread count in `workers`, the fastest
+    kept (a bare loop's rate depends on its threads, and the ceiling is the best of them)."""
+    runs = {count: ceiling(base_url, messages, count, server_pid) for count in workers}
+    best = max(runs, key=lambda count: runs[count][0])
+    rate, cpu_ms, server_cpu_ms, busy = runs[best]
+    return Ceiling(rate, best, cpu_ms, server_cpu_ms, busy,
+                   {count: round(run[0], 1) for count, run in runs.items()})
+
+
+def process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) a process has used so far, from /proc (Linux); None
+    elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy() -> tuple[float, float] | None:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat (Linux)."""
+    try:
+        first = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return None
+    ticks = [int(value) for value in first[:8]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK"), sum(ticks) / os.sysconf("SC_CLK_TCK")
+
+
+def per_message_ms(before: float | None, after: float | None, messages: int) -> float | None:
+    if before is None or after is None:
+        return None
+    return round((after - before) / max(1, messages) * 1000, 3)
+
+
+def busy_share(before: tuple[float, float] | None,
+               after: tuple[float, float] | None) -> float | None:
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return round((after[0] - before[0]) / (after[1] - before[1]), 3)
 
 
 def children_cpu() -> float:
@@ -181,12 +249,18 @@ def main() -> None:
     parser.add_argument("--enrollments", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--ceiling-messages", type=int, default=20_000)
+    parser.add_argument("--ceiling-workers", default="4,8",
+                        help="thread counts the bare loop is measured at (comma-separated; the "
+                             "run's --workers is always added); the fastest is the ceiling")
     parser.add_argument("--batch", type=int, default=100,
                         help="enrollments decided per transaction (WHOLESALER_SEND_BATCH)")
     parser.add_argument("--planner-process-min", type=int, default=2000,
                         help="WHOLESALER_SEND_PROCESS_MIN; 0 decides in the sending process")
     parser.add_argument("--planner-nice", type=int, default=10,
                         help="WHOLESALER_SEND_PLANNER_NICE: the planner process's nice value")
+    parser.add_argument("--planner-idle", action=argparse.BooleanOptionalAction, default=True,
+                        help="WHOLESALER_SEND_PLANNER_IDLE: the planner in the idle scheduling "
+                             "class (Linux); --no-planner-idle uses --planner-nice")
     parser.add_argument("--ahead-seconds", type=float, default=1.0,
                         help="WHOLESALER_SEND_AHEAD_SECONDS: seconds of sends decided ahead")
     parser.add_argument("--keep", type=Path, help="keep the ledger in this folder")
@@ -195,6 +269,8 @@ def main() -> None:
                              "round trip (0: answer at once, the CPU-bound case)")
     args = parser.parse_args()
 
+    ceiling_workers = sorted({args.workers, *(int(count) for count
+                                              in args.ceiling_workers.split(",") if count)})
     folder = args.keep or Path(tempfile.mkdtemp(prefix="send_bench_"))
     folder.mkdir(parents=True, exist_ok=True)
     os.environ["WHOLESALER_DATA_DIR"] = str(folder / "data")
@@ -237,7 +313,7 @@ def main() -> None:
     market = load_market("orange_fl")
     server, base_url = start_server(args.latency_ms)
     try:
-        before, before_cpu = ceiling(base_url, args.ceiling_messages, args.workers)
+        before = best_ceiling(base_url, args.ceiling_messages, ceiling_workers, server.pid)
         settings = TwilioSettings(twilio_account_sid=DEFAULT_ACCOUNT_SID,
                                   twilio_auth_token=DEFAULT_AUTH_TOKEN,
                                   wholesaler_twilio_base_url=base_url)
@@ -250,22 +326,27 @@ def main() -> None:
                               wholesaler_send_batch=args.batch,
                               wholesaler_send_process_min=args.planner_process_min,
                               wholesaler_send_planner_nice=args.planner_nice,
+                              wholesaler_send_planner_idle=args.planner_idle,
                               wholesaler_send_ahead_seconds=args.ahead_seconds)
         started, cpu, child_cpu = time.perf_counter(), time.process_time(), children_cpu()
+        server_cpu, machine = process_cpu(server.pid), machine_busy()
         report = send_due(engine, campaign, market, NOW, channels=channels,
                           workers=args.workers, config=config)
         run_seconds = time.perf_counter() - started
         run_cpu, planner_cpu = time.process_time() - cpu, children_cpu() - child_cpu
-        after, after_cpu = ceiling(base_url, args.ceiling_messages, args.workers)
+        run_server = per_message_ms(server_cpu, process_cpu(server.pid), report.sent)
+        run_busy = busy_share(machine, machine_busy())
+        after = best_ceiling(base_url, args.ceiling_messages, ceiling_workers, server.pid)
     finally:
         server.stdin.close()  # type: ignore[union-attr]
         server.wait(timeout=30)
-    floor = (before + after) / 2
+    floor = (before.rate + after.rate) / 2
     rate = report.sent / run_seconds
     figures = {
         "machine": f"{os.cpu_count()} cores, Python {platform.python_version()}",
         "enrollments": args.enrollments, "workers": args.workers, "batch": args.batch,
-        "planner_nice": args.planner_nice, "ahead_seconds": args.ahead_seconds,
+        "planner_nice": args.planner_nice, "planner_idle": args.planner_idle,
+        "ahead_seconds": args.ahead_seconds,
         "server_latency_ms": args.latency_ms,
         "planner_process": args.planner_process_min > 0
         and args.enrollments >= args.planner_process_min,
@@ -273,11 +354,18 @@ def main() -> None:
         "run_seconds": round(run_seconds, 1), "sent": report.sent,
         "refused": report.refused, "deferred": report.deferred, "failed": report.failed,
         "run_messages_per_second": round(rate, 1),
-        "ceiling_before": round(before, 1), "ceiling_after": round(after, 1),
+        "ceiling_before": round(before.rate, 1), "ceiling_after": round(after.rate, 1),
+        "ceiling_workers": [before.workers, after.workers],
+        "ceiling_by_workers": {"before": before.rates, "after": after.rates},
         "ceiling_messages_each": args.ceiling_messages,
-        "ceiling_cpu_ms_per_message": round((before_cpu + after_cpu) / 2, 3),
+        "ceiling_cpu_ms_per_message": round((before.cpu_ms + after.cpu_ms) / 2, 3),
         "run_cpu_ms_per_message": round(run_cpu / max(1, report.sent) * 1000, 3),
         "planner_cpu_ms_per_message": round(planner_cpu / max(1, report.sent) * 1000, 3),
+        # The server's CPU a message and the machine's busy share (Linux /proc; None
+        # elsewhere): while the bare loop runs (before / after) and while the run does.
+        "server_cpu_ms_per_message": {"ceiling": [before.server_cpu_ms, after.server_cpu_ms],
+                                      "run": run_server},
+        "machine_busy_share": {"ceiling": [before.busy, after.busy], "run": run_busy},
         "share_of_ceiling": round(rate / floor, 3),
         "at": datetime.now(UTC).isoformat(timespec="seconds")}
     print(json.dumps(figures, indent=2))

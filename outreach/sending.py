@@ -193,13 +193,25 @@ class SendSettings(BaseModel):
     - `WHOLESALER_SEND_PROCESS_MIN` (default 2000; 0 = never): runs with at least this many
       due enrollments decide and record in a second process while this one makes the calls.
     - `WHOLESALER_SEND_PLANNER_NICE` (default 10; 0 = as this process): how much that second
-      process lowers its scheduling priority (`nice`). It works ahead of the calls, so on a
-      busy machine the calls and the provider's answers go first and it fills the gaps.
+      process lowers its scheduling priority (`nice`) where it does not take the idle class.
+      It works ahead of the calls, so on a busy machine the calls and the provider's answers
+      go first and it fills the gaps.
+    - `WHOLESALER_SEND_PLANNER_IDLE` (default true; Linux): that second process runs in the
+      idle scheduling class (`SCHED_IDLE`) instead of at the nice value, so a call thread or
+      the provider's answer that wakes up takes a core at once instead of after the
+      planner's time slice. On a machine kept busy by other work the planner then waits for
+      idle moments and the run slows down; it stays safe (it decides only a moment ahead of
+      the calls, and each batch is judged at its own instant).
     - `WHOLESALER_SEND_AHEAD_SECONDS` (default 1): how far ahead of the calls the run
       decides, in seconds of sends at the rate the calls go (measured, or the throttle's at
       the start): enough that the calls never wait for the next batch, little enough that
       an opt-out recorded meanwhile stops every send decided after it, and at most this
       much of what was decided before it still goes.
+    - `WHOLESALER_SEND_WINDOW_MARGIN_SECONDS` (default 120): a run's clock starts at its
+      `now` and runs with the wall clock; each batch is judged at the instant it is decided,
+      and the time window must also allow that instant plus this margin (the calls follow
+      the decisions by about `WHOLESALER_SEND_AHEAD_SECONDS`, more when the provider is
+      slow), so a run that reaches the end of the window stops sending this long before it.
     - `WHOLESALER_RECONCILE_GRACE_MINUTES` (default 15): an attempt with no provider record
       after this long is held as `unknown` for a person.
     - `WHOLESALER_AGENT_NAME`: the person named in the messages (`{{ agent_name }}`) when the
@@ -218,7 +230,9 @@ class SendSettings(BaseModel):
     wholesaler_send_batch: int = Field(default=100, ge=1, le=1000)
     wholesaler_send_process_min: int = Field(default=2000, ge=0)
     wholesaler_send_planner_nice: int = Field(default=10, ge=0, le=19)
+    wholesaler_send_planner_idle: bool = True
     wholesaler_send_ahead_seconds: float = Field(default=1.0, gt=0, le=60)
+    wholesaler_send_window_margin_seconds: float = Field(default=120.0, ge=0, le=3600)
     wholesaler_reconcile_grace_minutes: float = Field(default=15.0, ge=0)
     wholesaler_agent_name: str | None = Field(default=None, min_length=1)
 
@@ -749,6 +763,15 @@ class _Run:
     crashes: dict[str, int] = field(default_factory=dict)
     throttles: dict[str, Throttle] = field(default_factory=dict)
     history: MessageHistory = field(default_factory=MessageHistory)
+    # The run's clock: `now` at `started` (time.monotonic(), the same clock in every process
+    # of the machine, so the planner process keeps the sending process's time).
+    started: float = field(default_factory=monotonic)
+
+    def clock(self) -> datetime:
+        """The run's instant now: `now` plus the time since the run started. A run judges
+        and records each batch at this instant, not at its start: a long run that reaches
+        the end of the send window stops there."""
+        return self.now + timedelta(seconds=monotonic() - self.started)
 
 
 @cache
@@ -1068,6 +1091,10 @@ def _plan_batch(run: _Run, batch: Sequence[tuple[int, int]],
     base_url = run.config.wholesaler_unsubscribe_base_url or PLACEHOLDER_UNSUBSCRIBE_BASE
     postal = run.market.email.postal_address
     with _write_transaction(run.engine) as session:
+        # The batch's instant (the run's clock once the write lock is held), and the latest
+        # its sends may go: the window must allow both.
+        at = run.clock()
+        send_by = at + timedelta(seconds=run.config.wholesaler_send_window_margin_seconds)
         connection = session.connection()
         lock_owners(session, [owner_id for _, owner_id in batch])
         # Outcomes of earlier calls ride in this transaction (one commit for both).
@@ -1111,7 +1138,7 @@ def _plan_batch(run: _Run, batch: Sequence[tuple[int, int]],
         facts = load_gate_facts_many(
             session, [(item.owner_id, contacts[(item.owner_id, item.touch.channel)].contact_id)
                       for item in items if (item.owner_id, item.touch.channel) in contacts],
-            run.now, history=run.history, rules=run.rules)
+            at, history=run.history, rules=run.rules)
 
         wall_clock = datetime.now(UTC)
         decisions: list[dict[str, Any]] = []
@@ -1122,7 +1149,7 @@ def _plan_batch(run: _Run, batch: Sequence[tuple[int, int]],
             touch = item.touch
             adapter = run.channels.for_channel(touch.channel)
             values: dict[str, Any] = {
-                "provider": adapter.provider, "planned_at": run.now, "template": touch.template,
+                "provider": adapter.provider, "planned_at": at, "template": touch.template,
                 "contact_id": None, "counterpart_token": None, "counterpart_hash": None,
                 "template_version": None, "subject": None, "body": None, "segments": None,
                 "encoding": None, "compliance_decision_id": None,
@@ -1133,7 +1160,7 @@ def _plan_batch(run: _Run, batch: Sequence[tuple[int, int]],
                               error_message=f"no sendable {touch.channel} contact for the owner")
                 decided.append((item, values))
                 events.append(_event(item.message_id, "refused", NO_SENDABLE_CONTACT,
-                                     values["error_message"], run.now))
+                                     values["error_message"], at))
                 skips.append(_skip_values(item, campaign, run.today, wall_clock))
                 outcomes.append("refused:" + NO_SENDABLE_CONTACT)
                 continue
@@ -1157,7 +1184,8 @@ def _plan_batch(run: _Run, batch: Sequence[tuple[int, int]],
                 and postal in (rendered.html or ""))
             request = SendRequest(channel=touch.channel, owner_id=item.owner_id,
                                   contact_id=contact.contact_id, to_address=contact.value,
-                                  market=run.policy, planned_at=run.now, message=carries,
+                                  market=run.policy, planned_at=at, send_by=send_by,
+                                  message=carries,
                                   mailing_state=item.mailing_state,
                                   property_state=run.market.state, reference=item.key)
             decision = evaluate_send(request, facts[(item.owner_id, contact.contact_id)],
@@ -1170,10 +1198,10 @@ def _plan_batch(run: _Run, batch: Sequence[tuple[int, int]],
                 values["segments"], values["encoding"] = _sms_segments(rendered.body)
             decided.append((item, values))
             if decision.allowed:
-                values.update(status="sending", attempted_at=run.now, error_code=None,
+                values.update(status="sending", attempted_at=at, error_code=None,
                               error_message=None)
                 events.append(_event(item.message_id, "sending", None, "allowed by the gate",
-                                     run.now))
+                                     at))
                 attempts.append(_Attempt(item.message_id, ChannelMessage(
                     message_id=item.message_id, channel=touch.channel,
                     to_address=contact.value, body=rendered.body, campaign=campaign.name,
@@ -1200,7 +1228,7 @@ def _plan_batch(run: _Run, batch: Sequence[tuple[int, int]],
                 outcomes.append("refused:" + next(code for code in codes
                                                   if code not in DEFERRED_REFUSALS))
             events.append(_event(item.message_id, values["status"], values["error_code"],
-                                 values["error_message"], run.now))
+                                 values["error_message"], at))
 
         # The writes: decisions first (the message rows point at them), then the rows.
         decision_ids = iter(_allocate_ids(connection, ComplianceDecision, len(decisions)))
@@ -1381,6 +1409,7 @@ def _record_in(run: _Run, session: Session, finished: Sequence[tuple[_Attempt, D
     accepted = [(a, r) for a, r in finished if r.outcome is Outcome.ACCEPTED]
     others = [(a, r) for a, r in finished if r.outcome is not Outcome.ACCEPTED]
     connection = session.connection()
+    at = run.clock()
     if accepted and optimistic and connection.dialect.supports_sane_multi_rowcount:
         tallies.extend(_record_accepted_as_decided(run, connection, accepted))
     elif accepted:
@@ -1389,7 +1418,7 @@ def _record_in(run: _Run, session: Session, finished: Sequence[tuple[_Attempt, D
         message = session.get(Message, attempt.message_id)
         assert message is not None
         kind = _record_outcome(session, message, result, campaign=run.campaign,
-                               pricing=run.pricing, at=run.now, day=run.today, source="send")
+                               pricing=run.pricing, at=at, day=run.today, source="send")
         tallies.append((kind, result.error_code or result.outcome.value,
                         message.cost_usd or 0.0, message.status in SOLICITATION_STATUSES))
     return tallies
@@ -1423,7 +1452,7 @@ def _record_accepted_as_decided(run: _Run, connection: Connection,
     """`_record_accepted` without reading the rows first: every update is conditional on the
     row being as the batch left it (message `sending` with no provider id, enrollment in
     its decided state); if any is not, `_Changed` rolls the group back for the careful path."""
-    wall_clock = datetime.now(UTC)
+    wall_clock, at = datetime.now(UTC), run.clock()
     updates, events, advanced, statuses, tallies = [], [], [], [], []
     for attempt, result in accepted:
         message = attempt.channel_message
@@ -1434,13 +1463,13 @@ def _record_accepted_as_decided(run: _Run, connection: Connection,
         updates.append({
             "b_id": attempt.message_id, "status": status,
             "provider_message_id": result.provider_message_id,
-            "sent_at": run.now if status in ("sent", "outboxed", "delivered") else None,
+            "sent_at": at if status in ("sent", "outboxed", "delivered") else None,
             "segments": segments, "cost_usd": cost, "updated_at": wall_clock,
             # as `_record_outcome`: an accepted answer's error code replaces the row's
             "new_error_code": result.error_code, "new_error_message": result.error_message,
             "keep_error": result.error_code is None})
         events.append(_event(attempt.message_id, status, result.error_code,
-                             result.error_message or result.outcome.value, run.now))
+                             result.error_message or result.outcome.value, at))
         state = attempt.state
         if state is None:
             raise _Changed
@@ -1449,7 +1478,7 @@ def _record_accepted_as_decided(run: _Run, connection: Connection,
             wall_clock), "was_status": state.status.value, "was_touches": state.touches_sent})
         if state.last_sent_on is None:  # only a lead's first send can make it `contacted`
             statuses.append({"owner_id": attempt.owner_id, "market_code": run.market.code,
-                             "note": f"message {attempt.message_id}", "changed_at": run.now})
+                             "note": f"message {attempt.message_id}", "changed_at": at})
         tallies.append(("outboxed" if status == "outboxed" else "sent",
                         result.error_code or result.outcome.value, cost,
                         status in SOLICITATION_STATUSES))
@@ -1510,7 +1539,7 @@ def _record_accepted(run: _Run, connection: Connection,
             newest = current_status.get(owner_id)
             if newest is None or (changed_at, change_id) > newest[:2]:
                 current_status[owner_id] = (changed_at, change_id, status)
-    wall_clock = datetime.now(UTC)
+    wall_clock, at = datetime.now(UTC), run.clock()
     updates, events, advanced, statuses = [], [], [], []
     tallies = []
     for attempt, result in accepted:
@@ -1526,7 +1555,7 @@ def _record_accepted(run: _Run, connection: Connection,
         updates.append({
             "b_id": row.message_id, "status": status,
             "provider_message_id": row.provider_message_id or result.provider_message_id,
-            "sent_at": row.sent_at or (run.now if status in ("sent", "outboxed", "delivered")
+            "sent_at": row.sent_at or (at if status in ("sent", "outboxed", "delivered")
                                        else None),
             "segments": segments, "cost_usd": cost,
             "error_code": result.error_code if result.error_code else row.error_code,
@@ -1534,7 +1563,7 @@ def _record_accepted(run: _Run, connection: Connection,
                               else row.error_message),
             "updated_at": wall_clock})
         events.append(_event(row.message_id, status, result.error_code,
-                             result.error_message or result.outcome.value, run.now))
+                             result.error_message or result.outcome.value, at))
         enrollment = enrollments.get(row.enrollment_id)
         if enrollment is not None:
             state = _state_of(enrollment)
@@ -1549,8 +1578,8 @@ def _record_accepted(run: _Run, connection: Connection,
                 statuses.append({"owner_id": row.owner_id,
                                  "market_code": enrollment.market_code if enrollment else "",
                                  "status": "contacted", "changed_by": "outreach.sending",
-                                 "note": f"message {row.message_id}", "changed_at": run.now})
-                current_status[row.owner_id] = (run.now, 0, "contacted")
+                                 "note": f"message {row.message_id}", "changed_at": at})
+                current_status[row.owner_id] = (at, 0, "contacted")
         tallies.append(("outboxed" if status == "outboxed" else "sent",
                         result.error_code or result.outcome.value, cost,
                         status in SOLICITATION_STATUSES))
@@ -1773,6 +1802,7 @@ class _PlannerSpec:
     campaign_id: int
     market: Market
     now: datetime
+    started: float  # the run's clock: `now` at this time.monotonic() (see `_Run.clock`)
     today: date
     config: SendSettings
     rules: RuleSet
@@ -1798,6 +1828,23 @@ def _large_page_cache(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _give_way(config: SendSettings) -> str:
+    """Lower this (the planner) process's scheduling priority below the calls': the idle
+    class where the platform has one and the settings ask for it, else the nice value.
+    Returns what it did ("idle", "nice N" or "none")."""
+    if config.wholesaler_send_planner_idle and hasattr(os, "SCHED_IDLE"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            return "idle"
+        except OSError as error:  # a container may forbid it: fall back to nice
+            log.warning("the send planner could not take the idle class (%s); using nice",
+                        error)
+    if config.wholesaler_send_planner_nice and hasattr(os, "nice"):
+        os.nice(config.wholesaler_send_planner_nice)
+        return f"nice {config.wholesaler_send_planner_nice}"
+    return "none"
+
+
 def _planner_main(spec: _PlannerSpec, connection: Any) -> None:
     """The planner process: decides the batches and records the outcomes of a run whose calls
     the parent process makes. Sends `("attempts", [(message id, ChannelMessage)])`, receives
@@ -1805,8 +1852,7 @@ def _planner_main(spec: _PlannerSpec, connection: Any) -> None:
     text)`. A parent that goes away (EOF) ends it too; what it wrote is committed, attempts
     left `sending` are for `reconcile_unknown` as after any crash."""
     try:
-        if spec.config.wholesaler_send_planner_nice and hasattr(os, "nice"):
-            os.nice(spec.config.wholesaler_send_planner_nice)  # the calls go first
+        _give_way(spec.config)  # the calls go first
         engine = ledger_engine(spec.ledger_url)
         if engine.dialect.name == "sqlite":  # a 100 k-message ledger outgrows the 2 MB default
             event.listen(engine, "connect", _large_page_cache)
@@ -1817,7 +1863,7 @@ def _planner_main(spec: _PlannerSpec, connection: Any) -> None:
                    channels=Channels(sms=adapters["sms"], email=adapters["email"]),
                    now=spec.now, today=spec.today, config=spec.config, rules=spec.rules,
                    secret=spec.secret, addresses=spec.addresses, pricing=spec.pricing,
-                   batch_size=spec.batch_size)
+                   batch_size=spec.batch_size, started=spec.started)
         waiting: dict[int, _Attempt] = {}
         # What lives for the whole run (the due list, the campaign, imported modules) leaves
         # the collector's generations: a run makes garbage by the batch, and each full
@@ -1872,7 +1918,7 @@ def _run_with_planner_process(run: _Run, due: Sequence[tuple[int, int]], remaini
     spec = _PlannerSpec(
         ledger_url=run.engine.url.render_as_string(hide_password=False),
         campaign=run.campaign, campaign_id=run.campaign_id, market=run.market, now=run.now,
-        today=run.today, config=run.config, rules=run.rules, secret=run.secret,
+        started=run.started, today=run.today, config=run.config, rules=run.rules, secret=run.secret,
         addresses=dict(run.addresses) if run.addresses else None, pricing=run.pricing,
         batch_size=run.batch_size,
         adapters={channel: (adapter.provider, adapter.sender) for channel, adapter

@@ -341,6 +341,21 @@ def test_outside_hours_refuses_and_850_uses_both_zones():
     assert "America/Chicago" in refused.reasons[0].detail
 
 
+def test_the_window_must_allow_the_latest_instant_a_send_may_go():
+    closing = NOW.replace(hour=0, minute=59) + timedelta(days=1)  # 19:59 in Orlando (EST)
+    assert evaluate_send(sms_request(planned_at=closing), sms_facts(), RULES).allowed
+    in_time = sms_request(planned_at=closing, send_by=closing + timedelta(seconds=50))
+    assert evaluate_send(in_time, sms_facts(), RULES).allowed
+    late = evaluate_send(sms_request(planned_at=closing, send_by=closing + timedelta(minutes=2)),
+                         sms_facts(), RULES)
+    assert late.refusal_codes == ("outside_hours",)
+    assert late.reasons[0].detail.startswith("the send may go out as late as 01:01:00 UTC")
+    assert late.window is not None and not late.window.allowed
+    # a `send_by` before the planned instant changes nothing
+    earlier = sms_request(planned_at=closing, send_by=closing - timedelta(hours=12))
+    assert evaluate_send(earlier, sms_facts(), RULES).allowed
+
+
 def test_unknown_zone_refuses_the_send():
     decision = evaluate_send(sms_request(extra_zones=("Nowhere/Atlantis",)), sms_facts(), RULES)
     assert "unknown_time_zone" in decision.refusal_codes

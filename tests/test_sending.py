@@ -5,11 +5,15 @@ the core path when TEST_POSTGRES_URL is set); leads are seeded through the ledge
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -133,7 +137,8 @@ def _exercise_core(engine: Engine, outbox: Path) -> None:
     sent = by_key[f"{first.enrollment_id}:1:sms"]
     assert sent.status == "outboxed" and sent.provider_message_id == f"outbox-{sent.message_id}"
     assert sent.counterpart == "+14075550101" and sent.segments >= 1 and sent.cost_usd == 0.0
-    assert sent.planned_at == INSIDE_WINDOW and sent.sent_at == INSIDE_WINDOW
+    # The run's clock starts at its `now` and runs on: judged and recorded moments after it.
+    assert INSIDE_WINDOW <= sent.planned_at <= sent.sent_at < INSIDE_WINDOW + timedelta(minutes=1)
     assert by_key[f"{unconsented.enrollment_id}:1:sms"].status == "refused"
     assert by_key[f"{nobody.enrollment_id}:1:sms"].error_code == "no_sendable_contact"
     with ledger_session(engine) as session:
@@ -415,6 +420,61 @@ def test_a_throttled_run_decides_only_a_moment_of_sends_ahead(engine, env):
         # ahead 10 (20/s x 0.5 s) + 2 calls + up to a batch (10) of results awaiting record
         assert max(server.decided_ahead) <= 24, server.decided_ahead
     assert all(row.status == "queued" for row in messages(engine))
+
+
+def test_a_run_that_reaches_the_end_of_the_window_stops_there(engine, env, twilio):
+    # Florida texts end at 20:00 in Orlando. A run started 1.5 s before, throttled to two
+    # texts a second: its clock runs with the wall clock, so the texts it decides after
+    # 20:00 are deferred, not sent on the strength of the run's start time.
+    for number in range(8):
+        add_lead(engine, phones=[f"+1407555{number + 2000:04d}"], score=90 - number)
+    closing = datetime(2026, 11, 23, 20, 0, tzinfo=ZoneInfo("America/New_York"))
+    throttled = CONFIG.model_copy(update={"wholesaler_sms_per_second": 2.0,
+                                          "wholesaler_send_window_margin_seconds": 0})
+    report = send_due(engine, drip(), orange(), closing - timedelta(seconds=1.5), workers=1,
+                      channels=twilio_channels(twilio, env / "outbox"), config=throttled)
+    assert 1 <= report.sent < 8 and report.deferred_reasons == {"outside_hours": 8 - report.sent}
+    assert len(twilio.messages) == report.sent
+    for row in messages(engine):
+        assert row.planned_at == row.attempted_at or row.attempted_at is None
+        if row.status == "queued":
+            assert row.planned_at < closing
+        else:
+            assert row.status == "deferred" and row.planned_at >= closing
+            assert "20:00" in (row.error_message or ""), row.error_message
+
+
+def test_the_window_must_still_be_open_when_a_decided_send_goes(engine, env, twilio):
+    # Two minutes before the end of the window: with the default margin (the calls follow the
+    # decisions by a moment, longer when the provider is slow) the run sends nothing more.
+    add_lead(engine, phones=["+14075552100"], score=90)
+    add_lead(engine, phones=["+14075552101"], score=80)
+    closing = datetime(2026, 11, 23, 20, 0, tzinfo=ZoneInfo("America/New_York"))
+    late = send_due(engine, drip(), orange(), closing - timedelta(seconds=90), workers=2,
+                    channels=twilio_channels(twilio, env / "outbox"), config=CONFIG)
+    assert late.sent == 0 and late.deferred_reasons == {"outside_hours": 2}
+    with ledger_session(engine) as session:
+        details = [json.dumps(decision.reasons) for decision
+                   in session.scalars(select(ComplianceDecision))]
+    assert details and all("as late as" in detail for detail in details), details
+    assert twilio.messages == {}
+    earlier = send_due(engine, drip(), orange(), closing - timedelta(minutes=10), workers=2,
+                       channels=twilio_channels(twilio, env / "outbox"), config=CONFIG)
+    assert earlier.sent == 2 and len(twilio.messages) == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="no idle scheduling class here")
+@pytest.mark.parametrize(("idle", "expected"), [(True, "idle"), (False, "nice 10")])
+def test_the_planner_process_gives_way_to_the_calls(idle, expected):
+    # In a child interpreter: the class and the nice value cannot be undone by the test.
+    code = ("import json, os, sys; from outreach.sending import SendSettings, _give_way; "
+            "done = _give_way(SendSettings(wholesaler_send_planner_idle=sys.argv[1] == '1')); "
+            "print(json.dumps([done, os.sched_getscheduler(0) == os.SCHED_IDLE, os.nice(0)]))")
+    result = subprocess.run([sys.executable, "-c", code, "1" if idle else "0"],
+                            capture_output=True, text=True, check=True, timeout=120)
+    done, is_idle, nice = json.loads(result.stdout)
+    assert done == expected and is_idle is idle
+    assert nice == (os.nice(0) if idle else min(19, os.nice(0) + 10))
 
 
 def test_the_pace_keeps_seconds_of_sends_ahead_at_any_rate():

@@ -16,7 +16,8 @@ and the same on every path (drip sends, replies, the outbox):
 
 Checks, each of which can refuse on its own (every failing check is reported, not just the
 first): the facts belong to the request; the contact is usable; suppressions and opt-outs
-(permanent, per person or per contact, per channel or all); the time window (SMS); the caps
+(permanent, per person or per contact, per channel or all); the time window (SMS; at the
+planned instant and at `send_by`, the latest the send may go, when given); the caps
 (per person in any 24 h across numbers, per contact per calendar day); DNC (listed on any
 list now or at the scrub; registry copy missing or older than the limit on the send day;
 state lists missing or stale; never scrubbed); the market's `sms_policy` and any state rule
@@ -103,7 +104,9 @@ class SendRequest:
     `to_address`: the E.164 number (sms) or email address, used for the area code; it is not
     stored with the decision. `reference`: the caller's idempotency key for this send (e.g.
     `enrollment:touch:channel`); a decision with the same reference is not counted against
-    its own caps when the gate is asked again.
+    its own caps when the gate is asked again. `send_by`: the latest instant the message may
+    actually go out when that is later than `planned_at` (a send run decides its batches a
+    moment ahead of the calls); the time window must allow both instants.
     """
 
     channel: Channel
@@ -121,6 +124,7 @@ class SendRequest:
     # Replies: the inbound message answered, and when it arrived.
     in_reply_to_id: int | None = None
     in_reply_to_at: datetime | None = None
+    send_by: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -632,12 +636,21 @@ def evaluate_send(request: SendRequest, facts: GateFacts,
     window = None
     if request.channel == "sms" and phone is not None and rule.window:
         window = evaluate_window(planned_at, states, zones, rules, "sms", phone)
+        late = ""
+        if window.allowed and request.send_by is not None:
+            send_by = _aware(request.send_by, "request.send_by")
+            if send_by > planned_at:  # the window must still be open when the send goes
+                latest = evaluate_window(send_by, states, zones, rules, "sms", phone)
+                if not latest.allowed:
+                    window = latest
+                    late = (f"the send may go out as late as {send_by.astimezone(UTC):%H:%M:%S}"
+                            " UTC: ")
         if window.window is not None:
             if not window.zones or window.unknown_zones:
                 checks.append(Check("unknown_time_zone", False, "; ".join(window.reasons)))
             else:
                 checks.append(Check("outside_hours" if not window.allowed else "hours",
-                                    window.allowed, "; ".join(window.reasons)))
+                                    window.allowed, late + "; ".join(window.reasons)))
     if rule.caps:
         checks.extend(_check_caps(request, facts, strictest, zones))
     if request.channel == "sms":
