@@ -21,7 +21,8 @@ consent, DNC). Both schedules start stopped: an operator turns them on.
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from time import monotonic
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -229,9 +230,13 @@ def sends(context: dg.AssetExecutionContext, config: SendConfig, markets: Market
     totals = {"sent": 0, "outboxed": 0, "deferred": 0, "failed": 0, "unknown": 0}
     refused: dict[str, int] = {}
     by_campaign = {}
+    started = monotonic()
     for campaign in campaigns.for_market(market.code):
-        report = send_due(engine, campaign, market, now, limit=config.limit,
-                           addresses=addresses)
+        # Each campaign's run starts at the asset's clock (`now` plus the time since), not at
+        # `now` again: the campaigns run one after another and each is judged when it sends.
+        at = now + timedelta(seconds=monotonic() - started)
+        report = send_due(engine, campaign, market, at, limit=config.limit,
+                          addresses=addresses)
         for key in totals:
             totals[key] += int(getattr(report, key))
         for code, count in report.refused.items():
